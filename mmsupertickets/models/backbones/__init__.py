@@ -1,0 +1,3 @@
+from .supertickets_hrnet import SuperTicketHRNet
+
+__all__ = ['SuperTicketHRNet']

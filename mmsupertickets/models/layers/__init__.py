@@ -1,0 +1,8 @@
+from .inverted_residual import (KernelPath, MultiKernelInvertedResidual,
+                                check_norm_cfg)
+from .weight_init import init_hrnas_weights
+
+__all__ = [
+    'KernelPath', 'MultiKernelInvertedResidual', 'check_norm_cfg',
+    'init_hrnas_weights'
+]
