@@ -1,0 +1,164 @@
+"""Unstructured weight masks applied in the forward pass.
+
+Masks are kept out of the model: they are not buffers (DDP would broadcast
+them every step) and they never change the model's ``state_dict`` keys (so a
+checkpoint stays loadable by a plain model). A forward pre-hook puts
+``weight * mask`` in front of the layer's parameter for the duration of one
+forward call; the stored values are untouched, receive no gradient through
+the masked positions, and are there again when a mask is reset
+(reactivation). ``torch.nn.utils.prune``/``parametrize`` are not used
+because both rename the weight in the ``state_dict``.
+"""
+from typing import Dict, Iterable
+
+import torch
+import torch.nn as nn
+
+from .shrinking import ShrinkPlan
+
+
+def _split(name: str):
+    return name.rsplit('.', 1) if '.' in name else ('', name)
+
+
+def _masked_pre_hook(mask_holder: 'WeightMasks', param: str):
+
+    def hook(module, args):
+        mask = mask_holder.masks.get(module._supertickets_weight_key)
+        if mask is not None:
+            w = module._parameters[param]
+            # Instance attribute shadows the registered Parameter only
+            # for this call; parameters() and state_dict() are unaffected.
+            module.__dict__[param] = w * mask
+    return hook
+
+
+def _masked_post_hook(param: str):
+
+    def hook(module, args, output):
+        module.__dict__.pop(param, None)
+    return hook
+
+
+class WeightMasks:
+    """Boolean keep-masks for named weights of one model.
+
+    Args:
+        param_attr (str): The masked attribute of each layer.
+            Defaults to ``'weight'``.
+
+    Example:
+        >>> masks = WeightMasks()
+        >>> masks.set(model, 'backbone.stem.0.conv.weight', keep)
+        >>> masks.density()  # fraction of the masked weights that is kept
+    """
+
+    def __init__(self, param_attr: str = 'weight'):
+        self.param_attr = param_attr
+        self.masks: Dict[str, torch.Tensor] = {}
+        self._handles: Dict[str, list] = {}
+
+    # -- attaching -------------------------------------------------------
+    def _attach(self, model: nn.Module, name: str) -> None:
+        if name in self._handles:
+            return
+        mod_name, attr = _split(name)
+        if attr != self.param_attr:
+            raise ValueError(f'can only mask {self.param_attr!r} tensors, '
+                             f'got {name!r}')
+        module = model.get_submodule(mod_name)
+        module._supertickets_weight_key = name
+        self._handles[name] = [
+            module.register_forward_pre_hook(
+                _masked_pre_hook(self, attr)),
+            module.register_forward_hook(
+                _masked_post_hook(attr), always_call=True)
+        ]
+
+    def _detach(self, name: str) -> None:
+        for h in self._handles.pop(name, []):
+            h.remove()
+
+    def set(self, model: nn.Module, name: str, mask: torch.Tensor) -> None:
+        """Mask the weight ``name`` of ``model`` with a boolean keep-mask."""
+        w = model.get_parameter(name)
+        if mask.shape != w.shape:
+            raise ValueError(f'mask for {name} has shape {tuple(mask.shape)}'
+                             f' but the weight has {tuple(w.shape)}')
+        self.masks[name] = mask.to(device=w.device, dtype=torch.bool)
+        self._attach(model, name)
+
+    def reset(self, names: Iterable[str]) -> int:
+        """Make the masks of ``names`` dense; returns weights reactivated."""
+        revived = 0
+        for name in list(names):
+            mask = self.masks.pop(name, None)
+            if mask is not None:
+                revived += int(mask.numel() - mask.sum())
+            self._detach(name)
+        return revived
+
+    def clear(self) -> None:
+        self.reset(list(self.masks))
+
+    # -- following a shrink ----------------------------------------------
+    def follow_plan(self, plan: ShrinkPlan) -> None:
+        """Slice masks like their weights; forget masks of removed layers."""
+        for name, (dim, idx) in plan.slices.items():
+            if name in self.masks:
+                self.masks[name] = self.masks[name].index_select(
+                    dim, idx.to(self.masks[name].device))
+        self.reset([n for n in plan.removed_tensors if n in self.masks])
+        # Hooks of deleted modules went with them; drop their handles.
+        for n in plan.removed_tensors:
+            self._handles.pop(n, None)
+
+    # -- statistics ------------------------------------------------------
+    def densities(self, names: Iterable[str]) -> Dict[str, float]:
+        """Kept fraction of each named weight (1.0 where unmasked)."""
+        return {n: (float(self.masks[n].sum()) / max(self.masks[n].numel(), 1)
+                    if n in self.masks else 1.0) for n in names}
+
+    def kept_and_total(self, model: nn.Module,
+                       names: Iterable[str]) -> tuple:
+        kept = total = 0
+        for n in names:
+            numel = model.get_parameter(n).numel()
+            mask = self.masks.get(n)
+            kept += numel if mask is None else int(mask.sum())
+            total += numel
+        return kept, total
+
+    # -- baking and serialisation ----------------------------------------
+    @torch.no_grad()
+    def bake(self, model: nn.Module) -> None:
+        """Write zeros where masks are zero (for export); masks stay."""
+        for name, mask in self.masks.items():
+            model.get_parameter(name).mul_(mask)
+
+    def state_dict(self) -> Dict[str, torch.Tensor]:
+        return {n: m.cpu() for n, m in self.masks.items()}
+
+    def load_state_dict(self, model: nn.Module,
+                        state: Dict[str, torch.Tensor]) -> None:
+        """Load masks, checking every name and shape against ``model``."""
+        params = dict(model.named_parameters())
+        missing = sorted(n for n in state if n not in params)
+        if missing:
+            raise KeyError(
+                f'{len(missing)} masks are for weights that this model does '
+                f'not have, e.g. {missing[:3]}: the checkpoint was drawn '
+                f'from another architecture')
+        self.clear()
+        for name, mask in state.items():
+            self.set(model, name, mask)
+
+    def detach_all(self) -> None:
+        for name in list(self._handles):
+            self._detach(name)
+
+    def reattach(self, model: nn.Module) -> None:
+        """Install hooks on ``model`` for every mask (e.g. a rebuilt model)."""
+        self.detach_all()
+        for name in self.masks:
+            self._attach(model, name)
