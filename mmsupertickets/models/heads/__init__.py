@@ -1,0 +1,3 @@
+from .hrnas_seg_head import HRNASSegHead
+
+__all__ = ['HRNASSegHead']
