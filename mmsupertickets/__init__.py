@@ -1,4 +1,9 @@
 from .version import __version__
-from . import models  # noqa: F401  (registers the modules)
+from .safe_loading import register_safe_globals
+from . import engine, models  # noqa: F401,E402  (registers the modules)
+
+# torch>=2.6 loads checkpoints with weights_only=True; allow-list exactly
+# the types mmengine's checkpoints carry so that resuming works.
+register_safe_globals()
 
 __all__ = ['__version__']

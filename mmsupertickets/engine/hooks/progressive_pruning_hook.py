@@ -1,0 +1,245 @@
+"""Progressive unstructured pruning of the (shrinking) supernet."""
+import re
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+from mmengine.dist import get_rank
+from mmengine.logging import print_log
+
+from mmsupertickets.dist import broadcast_object, broadcast_tensor_
+from mmsupertickets.masks import WeightMasks
+from mmsupertickets.registry import HOOKS
+from mmsupertickets.schedules import build_schedule
+from mmsupertickets.scorers import SCORERS, SELECTIONS
+from mmsupertickets.shrinking import ShrinkPlan, export_arch
+from ..runner_surgery import (ensure_arch, ticket_meta, unwrap,
+                              writable_ticket_meta)
+from .ticket_event_hook import (TicketEventHook, check_interval,
+                                model_status, report_event)
+
+# Final classifiers of the stock mmseg / mmpose / mmpretrain heads.
+DEFAULT_EXCLUDE = (r'(^|\.)conv_seg\.', r'^head\.final_layer\.',
+                   r'^head\.fc\.', r'^auxiliary_head\.')
+
+
+def prunable_weights(model: nn.Module,
+                     exclude: Sequence[str] = DEFAULT_EXCLUDE
+                     ) -> Dict[str, nn.Parameter]:
+    """Weights of every Conv2d and Linear not matched by ``exclude``.
+
+    Biases and BN parameters are never pruned.
+    """
+    patterns = [re.compile(p) for p in exclude]
+    out = {}
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            pname = f'{name}.weight' if name else 'weight'
+            if not any(p.search(pname) for p in patterns):
+                out[pname] = m.weight
+    return out
+
+
+@HOOKS.register_module()
+class ProgressivePruningHook(TicketEventHook):
+    """Prunes the training model progressively into a sparse ticket.
+
+    Lifecycle:
+
+    - every ``prune_interval`` (the k-th event): scores every prunable
+      weight (conv and linear weights; biases, BN and the final classifier
+      are excluded) on its *stored* value, so a weight pruned before may
+      come back, and keeps the top (1 − r_k) with r_k from ``schedule``,
+      ranked over all layers together (``scope='global'``) or within each
+      layer (``'layer'``). N is counted on the current, possibly shrunk,
+      model. Rank 0 computes the masks and broadcasts them;
+    - the last iteration always prunes to ``target_sparsity``, so the
+      ticket saved at the end of training reaches the target;
+    - ``after_shrink``: masks are sliced with their weights (with
+      ``IterativeReactivationHook`` registered, rebuilt layers are reset to
+      dense instead);
+    - the forward pass uses weight × mask; pruned values stay stored and get
+      no gradient. Masks live in this hook and in
+      ``checkpoint['meta']['supertickets']['pruning']``, not in the model.
+
+    Args:
+        target_sparsity (float): Final fraction of prunable weights
+            removed, in [0, 1). Defaults to 0.9.
+        prune_interval (float, optional): Epochs or optimizer steps between
+            prune events. None prunes never: masks loaded from a checkpoint
+            stay fixed (fine-tuning a ticket). Defaults to 25.
+        schedule (str): ``'step'`` (r_k = min(k·step, target), the paper's)
+            or ``'cubic'`` (Zhu & Gupta). Defaults to ``'step'``.
+        step (float): Sparsity added per event by the step schedule.
+            Defaults to 0.1.
+        scorer (str): ``'magnitude'``, ``'random'`` or ``'snip'``
+            (|g·w| on the current batch, masks off). Defaults to
+            ``'magnitude'``.
+        scope (str): ``'global'`` or ``'layer'``. Defaults to ``'global'``.
+        exclude (Sequence[str]): Regexes of weight names never pruned.
+            Defaults to the stock heads' final classifiers.
+        by_epoch (bool): Unit of ``prune_interval``. Defaults to True.
+        seed (int): Seed of the random scorer. Defaults to 0.
+
+    Example:
+        >>> custom_hooks = [
+        >>>     dict(type='ProgressivePruningHook', target_sparsity=0.9,
+        >>>          prune_interval=25, schedule='step', step=0.1),
+        >>> ]
+    """
+
+    priority = 45  # after SuperNetSearchHook (40): shrink, then prune
+
+    def __init__(self,
+                 target_sparsity: float = 0.9,
+                 prune_interval: Optional[float] = 25,
+                 schedule: str = 'step',
+                 step: float = 0.1,
+                 scorer: str = 'magnitude',
+                 scope: str = 'global',
+                 exclude: Sequence[str] = DEFAULT_EXCLUDE,
+                 by_epoch: bool = True,
+                 seed: int = 0):
+        super().__init__(by_epoch=by_epoch)
+        check_interval(prune_interval, 'prune_interval', allow_none=True)
+        schedule_kwargs = dict(step=step) if schedule == 'step' else {}
+        self.schedule = build_schedule(schedule, target_sparsity,
+                                       **schedule_kwargs)
+        if scorer not in SCORERS:
+            raise ValueError(f'scorer={scorer!r} is unknown; choose one of '
+                             f'{sorted(SCORERS)}')
+        if scope not in SELECTIONS:
+            raise ValueError(f'scope={scope!r} is unknown; choose one of '
+                             f'{sorted(SELECTIONS)}')
+        self.target_sparsity = target_sparsity
+        self.prune_interval = prune_interval
+        self.scorer = scorer
+        self.scope = scope
+        self.exclude = tuple(exclude)
+        self.seed = seed
+        self.masks = WeightMasks()
+        self.events = 0
+        self.last_ratio = 0.0
+
+    def prunable(self, runner) -> Dict[str, nn.Parameter]:
+        return prunable_weights(unwrap(runner.model), self.exclude)
+
+    def sparsity(self, runner) -> float:
+        """Achieved fraction of prunable weights masked out."""
+        kept, total = self.masks.kept_and_total(
+            unwrap(runner.model), list(self.prunable(runner)))
+        return 1 - kept / max(total, 1)
+
+    def before_train(self, runner) -> None:
+        if not self.prunable(runner):
+            raise ValueError('the model has no prunable weights (conv/linear '
+                             f'not matched by exclude={self.exclude})')
+
+    # -- events --------------------------------------------------------------
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None) -> None:
+        if self.prune_interval is None:
+            return
+        final = self.is_last_train_iter(runner)
+        k = self.event_index(runner, self.prune_interval)
+        if k is None and not final:
+            return
+        num_events = self.planned_events(runner, self.prune_interval)
+        ratio = self.target_sparsity if final else self.schedule(
+            k, num_events)
+        self.prune(runner, ratio, data_batch=data_batch,
+                   event='final prune' if final else f'prune {k}')
+
+    def _scores(self, runner, weights, data_batch):
+        kwargs = {}
+        if self.scorer == 'random':
+            g = torch.Generator().manual_seed(self.seed + runner.iter)
+            kwargs['generator'] = g
+        elif self.scorer == 'snip':
+            kwargs['grads'] = self.batch_gradients(runner, weights,
+                                                   data_batch)
+        return SCORERS[self.scorer](weights, **kwargs)
+
+    def batch_gradients(self, runner, weights, data_batch):
+        """Gradients of the dense network's loss on one batch."""
+        if data_batch is None:
+            raise ValueError('the snip scorer needs a training batch')
+        model = unwrap(runner.model)
+        self.masks.detach_all()
+        try:
+            with torch.enable_grad():
+                data = model.data_preprocessor(data_batch, True)
+                losses = model(**data, mode='loss')
+                loss, _ = model.parse_losses(losses)
+                names = list(weights)
+                grads = torch.autograd.grad(
+                    loss, [weights[n] for n in names], allow_unused=True)
+        finally:
+            self.masks.reattach(model)
+        return {n: (g if g is not None else torch.zeros_like(weights[n]))
+                for n, g in zip(names, grads)}
+
+    def prune(self, runner, ratio: float, data_batch=None,
+              event: str = 'prune') -> None:
+        """Prune the prunable weights to ``ratio`` (rank 0 decides)."""
+        model = unwrap(runner.model)
+        weights = self.prunable(runner)
+        names = list(weights)
+        if get_rank() == 0:
+            scores = self._scores(runner, weights, data_batch)
+            masks = SELECTIONS[self.scope](scores, ratio)
+            flat = torch.cat([masks[n].flatten() for n in names]).to(
+                torch.uint8)
+        else:
+            flat = torch.empty(sum(w.numel() for w in weights.values()),
+                               dtype=torch.uint8,
+                               device=next(iter(weights.values())).device)
+        broadcast_tensor_(flat)
+        start = 0
+        for n in names:
+            size = weights[n].numel()
+            self.masks.set(model, n, flat[start:start + size].view_as(
+                weights[n]).bool())
+            start += size
+        self.events += 1
+        self.last_ratio = ratio
+        status = model_status(runner, self.masks, names,
+                              input_shape=self._input_shape(runner))
+        status['target_sparsity'] = ratio
+        report_event(runner, event, status)
+
+    @staticmethod
+    def _input_shape(runner) -> Optional[List[int]]:
+        from .supernet_search_hook import SuperNetSearchHook
+        for hook in runner.hooks:
+            if isinstance(hook, SuperNetSearchHook):
+                return hook.input_shape
+        return None
+
+    # -- structure changes ---------------------------------------------------
+    def after_shrink(self, runner, plan: ShrinkPlan) -> None:
+        self.masks.follow_plan(plan)
+
+    # -- checkpoints ---------------------------------------------------------
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        meta = writable_ticket_meta(checkpoint)
+        meta.setdefault('arch', export_arch(unwrap(runner.model)))
+        meta['pruning'] = dict(
+            masks=self.masks.state_dict(), events=self.events,
+            last_ratio=self.last_ratio,
+            target_sparsity=self.target_sparsity)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        meta = ticket_meta(checkpoint)
+        if not meta:
+            return
+        if 'arch' in meta:
+            ensure_arch(runner, meta['arch'])
+        state = meta.get('pruning')
+        if state:
+            self.masks.load_state_dict(unwrap(runner.model), state['masks'])
+            self.events = state['events']
+            self.last_ratio = state['last_ratio']
+            print_log(f'[SuperTickets] loaded {len(state["masks"])} masks, '
+                      f'sparsity {self.sparsity(runner):.4f}',
+                      logger='current')

@@ -1,0 +1,246 @@
+"""Network slimming on the supernet: γ penalty and physical shrinking."""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.logging import print_log
+
+from mmsupertickets.dist import broadcast_object
+from mmsupertickets.flops import macs_by_module
+from mmsupertickets.registry import HOOKS
+from mmsupertickets.searchable import find_searchable_units, require_searchable
+from mmsupertickets.shrinking import export_arch, plan_channel_removal
+from ..runner_surgery import (built_optimizers, ema_models, ensure_arch,
+                              shrink_runner, ticket_meta, unwrap,
+                              writable_ticket_meta)
+from .ticket_event_hook import (TicketEventHook, check_interval,
+                                model_status, report_event)
+
+
+@HOOKS.register_module()
+class SuperNetSearchHook(TicketEventHook):
+    """Searches the architecture while the supernet trains (network slimming).
+
+    Lifecycle:
+
+    - first ``before_train_iter``: measures each searchable unit's MACs per
+      channel at ``input_shape`` (default: the first batch's image size) and
+      fixes the penalty weights p_unit = MACs per channel / mean MACs per
+      channel (channel-weighted mean 1);
+    - every optimizer step: a step pre-hook adds ρ(t)·p·sign(γ) to the
+      gradient of every searchable BN γ. It runs inside ``optimizer.step()``
+      after AMP has unscaled the gradients and only on real steps under
+      gradient accumulation; the model's loss is unchanged. ρ(t) ramps
+      linearly from 0 to ``rho`` over ``warmup``;
+    - every ``shrink_interval`` (and at the last iteration): channels with
+      |γ| ≤ ``threshold`` in the live weights and in the EMA weights (when
+      an ``EMAHook`` is used; at the last iteration the EMA alone decides)
+      are dead; if they add up to at least ``min_macs`` MACs they are
+      removed, with empty kernel paths and blocks. Optimizer state, the EMA
+      copy and DDP follow; other hooks get ``after_shrink(runner, plan)``.
+      Decisions are made on rank 0 and broadcast;
+    - ``before_save_checkpoint``: the searched architecture and this hook's
+      state go to ``checkpoint['meta']['supertickets']``;
+    - ``after_load_checkpoint`` (before the weights are loaded): the saved
+      subnet is rebuilt, so ``--resume`` and ``tools/test.py`` work on a
+      shrunk checkpoint.
+
+    Args:
+        rho (float): Final penalty weight ρ. Defaults to 1.4e-4.
+        warmup (float): Length of the linear ρ ramp, in epochs
+            (``by_epoch``) or optimizer steps. Defaults to 25.
+        shrink_interval (float): Epochs or optimizer steps between shrink
+            events. Defaults to 10.
+        threshold (float): |γ| at or below which a channel is dead.
+            Defaults to 1e-3.
+        min_macs (float): Least MACs (at ``input_shape``) that the dead
+            channels must add up to for a shrink to happen. Defaults to 1e6.
+        input_shape (Sequence[int], optional): (H, W) of the profiling input.
+            Defaults to None (the size of the first training images).
+        by_epoch (bool): Unit of ``warmup`` and ``shrink_interval``.
+            Defaults to True.
+
+    Example:
+        >>> custom_hooks = [
+        >>>     dict(type='SuperNetSearchHook', rho=1.4e-4, warmup=25,
+        >>>          shrink_interval=10, input_shape=(512, 1024)),
+        >>> ]
+    """
+
+    priority = 40  # shrink before the pruning hook (45) and EMAHook (50)
+
+    def __init__(self,
+                 rho: float = 1.4e-4,
+                 warmup: float = 25,
+                 shrink_interval: float = 10,
+                 threshold: float = 1e-3,
+                 min_macs: float = 1e6,
+                 input_shape: Optional[Sequence[int]] = None,
+                 by_epoch: bool = True):
+        super().__init__(by_epoch=by_epoch)
+        if rho < 0:
+            raise ValueError(f'rho={rho} must be >= 0')
+        if warmup < 0:
+            raise ValueError(f'warmup={warmup} must be >= 0')
+        check_interval(shrink_interval, 'shrink_interval')
+        if threshold < 0:
+            raise ValueError(f'threshold={threshold} must be >= 0')
+        if min_macs < 0:
+            raise ValueError(f'min_macs={min_macs} must be >= 0')
+        if input_shape is not None and (len(input_shape) != 2
+                                        or min(input_shape) <= 0):
+            raise ValueError(f'input_shape={input_shape} must be (H, W)')
+        self.rho = rho
+        self.warmup = warmup
+        self.shrink_interval = shrink_interval
+        self.threshold = threshold
+        self.min_macs = min_macs
+        self.input_shape = list(input_shape) if input_shape else None
+        self.current_rho = 0.0
+        # Fixed at the start of the search, restored on resume.
+        self.penalty_weights: Dict[str, float] = {}
+        self.macs_per_channel: Dict[str, float] = {}
+        self.supernet_units: List[str] = []
+        self.supernet_cost: Dict[str, int] = {}
+        self._gammas: List[torch.nn.Parameter] = []
+        self._weights: List[float] = []
+        self._step_hooks = []
+
+    # -- set-up ------------------------------------------------------------
+    def before_train(self, runner) -> None:
+        require_searchable(unwrap(runner.model))
+        for optimizer in built_optimizers(runner):
+            self._step_hooks.append(
+                optimizer.register_step_pre_hook(self._add_penalty))
+
+    def after_train(self, runner) -> None:
+        for h in self._step_hooks:
+            h.remove()
+        self._step_hooks = []
+
+    def _profile(self, runner, data_batch) -> None:
+        model = unwrap(runner.model)
+        if self.input_shape is None:
+            inputs = data_batch['inputs'] if isinstance(data_batch,
+                                                        dict) else None
+            if inputs is None:
+                raise ValueError('input_shape is not set and cannot be read '
+                                 'from the batch: give input_shape=(H, W)')
+            self.input_shape = list(inputs[0].shape[-2:])
+        units = require_searchable(model)
+        macs = macs_by_module(model, self.input_shape)
+        self.macs_per_channel = {
+            u.name: macs.get(u.name, 0) / max(u.channels, 1) for u in units}
+        total = sum(u.channels for u in units)
+        mean = sum(self.macs_per_channel[u.name] * u.channels
+                   for u in units) / max(total, 1)
+        self.penalty_weights = {
+            n: m / mean for n, m in self.macs_per_channel.items()}
+        self.supernet_units = [u.name for u in units]
+        status = model_status(runner, input_shape=self.input_shape)
+        self.supernet_cost = dict(params=status['params'],
+                                  macs=status['macs'])
+        report_event(runner, 'supernet', status)
+
+    def _collect_gammas(self, runner) -> None:
+        units = find_searchable_units(unwrap(runner.model))
+        self._gammas = [u.norm.weight for u in units]
+        self._weights = [self.penalty_weights.get(u.name, 1.0) for u in units]
+
+    # -- penalty -------------------------------------------------------------
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if not self.penalty_weights:
+            self._profile(runner, data_batch)
+        if not self._gammas:
+            self._collect_gammas(runner)
+        # Time done before this iteration.
+        t = (runner.iter / self.iters_per_epoch(runner) if self.by_epoch
+             else runner.iter // self.accumulation(runner))
+        self.current_rho = self.rho if self.warmup == 0 else \
+            self.rho * min(max(t, 0) / self.warmup, 1.0)
+
+    @torch.no_grad()
+    def _add_penalty(self, optimizer, args, kwargs) -> None:
+        rho = self.current_rho
+        if rho == 0:
+            return
+        for gamma, weight in zip(self._gammas, self._weights):
+            if gamma.grad is not None:
+                gamma.grad.add_(torch.sign(gamma), alpha=rho * weight)
+
+    # -- shrinking -----------------------------------------------------------
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None) -> None:
+        final = self.is_last_train_iter(runner)
+        k = self.event_index(runner, self.shrink_interval)
+        if k is None and not final:
+            return
+        self.shrink(runner, final=final)
+
+    def dead_channels(self, runner, final: bool = False):
+        """``{unit: kept indices}`` for units that lose channels, and the
+        MACs of the dead channels."""
+        units = find_searchable_units(unwrap(runner.model))
+        emas = ema_models(runner)
+        ema_units = {u.name: u for u in find_searchable_units(emas[0].module)
+                     } if emas else {}
+        keep, dead_macs = {}, 0.0
+        for u in units:
+            live = u.norm.weight.detach().abs() > self.threshold
+            if u.name in ema_units:
+                ema_live = ema_units[u.name].norm.weight.detach().abs() \
+                    > self.threshold
+                live = ema_live if final else (live | ema_live)
+            num_dead = int((~live).sum())
+            if num_dead:
+                keep[u.name] = live.nonzero().flatten().cpu()
+                dead_macs += num_dead * self.macs_per_channel.get(u.name, 0)
+        return keep, dead_macs
+
+    def shrink(self, runner, final: bool = False) -> None:
+        """One shrink event (rank 0 decides, every rank applies)."""
+        keep, dead_macs = broadcast_object(self.dead_channels(runner, final))
+        model = unwrap(runner.model)
+        if not keep or dead_macs < self.min_macs:
+            print_log(
+                f'[SuperTickets] shrink skipped at iter {runner.iter + 1}: '
+                f'dead channels hold {dead_macs:.3g} MACs '
+                f'(< min_macs={self.min_macs:.3g})', logger='current')
+            return
+        removed = sum(
+            u.channels - len(keep[u.name])
+            for u in find_searchable_units(model) if u.name in keep)
+        shrink_runner(runner, plan_channel_removal(model, keep))
+        self._collect_gammas(runner)
+        status = model_status(runner, input_shape=self.input_shape)
+        status.update(rho=self.current_rho, removed_channels=removed,
+                      removed_macs=dead_macs,
+                      supernet_macs=self.supernet_cost.get('macs', 0),
+                      supernet_params=self.supernet_cost.get('params', 0))
+        report_event(runner, 'final shrink' if final else 'shrink', status)
+
+    # -- checkpoints ---------------------------------------------------------
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        meta = writable_ticket_meta(checkpoint)
+        meta['arch'] = export_arch(unwrap(runner.model), self.supernet_units)
+        meta['search'] = dict(
+            penalty_weights=self.penalty_weights,
+            macs_per_channel=self.macs_per_channel,
+            supernet_units=self.supernet_units,
+            supernet_cost=self.supernet_cost,
+            input_shape=self.input_shape,
+            rho=self.rho)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        meta = ticket_meta(checkpoint)
+        if not meta:
+            return
+        if 'arch' in meta:
+            ensure_arch(runner, meta['arch'])
+        state = meta.get('search')
+        if state:
+            self.penalty_weights = dict(state['penalty_weights'])
+            self.macs_per_channel = dict(state['macs_per_channel'])
+            self.supernet_units = list(state['supernet_units'])
+            self.supernet_cost = dict(state['supernet_cost'])
+            self.input_shape = list(state['input_shape'])
+        self._gammas = []

@@ -1,0 +1,92 @@
+"""Carrying out a shrink inside a live mmengine runner.
+
+After the model's parameters change shape, everything that holds them has
+to follow: the optimizer (state sliced, removed parameters dropped), the EMA
+copy kept by ``EMAHook``, and a DistributedDataParallel wrapper (its
+gradient buckets are fixed at construction, so it is rebuilt). Hooks are
+then told through the custom hook point ``after_shrink(runner, plan)``.
+"""
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+from mmengine.hooks import EMAHook
+from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+
+from mmsupertickets.shrinking import (ShrinkPlan, apply_plan,
+                                      follow_plan_in_optimizer,
+                                      plan_for_arch)
+
+META_KEY = 'supertickets'
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if is_model_wrapper(model) else model
+
+
+def find_hook(runner, hook_type) -> Optional[object]:
+    for hook in runner.hooks:
+        if isinstance(hook, hook_type):
+            return hook
+    return None
+
+
+def built_optimizers(runner) -> List[torch.optim.Optimizer]:
+    """The runner's optimizers once built (none in val/test runs)."""
+    wrapper = getattr(runner, 'optim_wrapper', None)
+    if isinstance(wrapper, OptimWrapperDict):
+        return [w.optimizer for w in wrapper.values()]
+    if isinstance(wrapper, OptimWrapper):
+        return [wrapper.optimizer]
+    return []
+
+
+def ema_models(runner) -> List[nn.Module]:
+    hook = find_hook(runner, EMAHook)
+    ema = getattr(hook, 'ema_model', None) if hook is not None else None
+    return [ema] if ema is not None else []
+
+
+def _refresh_ema(ema: nn.Module) -> None:
+    # BaseAveragedModel caches tensors of its module at construction.
+    ema.avg_parameters = (ema.module.state_dict() if ema.update_buffers else
+                          dict(ema.module.named_parameters()))
+
+
+def shrink_runner(runner, plan: ShrinkPlan) -> None:
+    """Apply ``plan`` to the runner's model and everything that follows it."""
+    if plan.empty:
+        return
+    model = unwrap(runner.model)
+    params_before = dict(model.named_parameters())
+    for optimizer in built_optimizers(runner):
+        follow_plan_in_optimizer(optimizer, params_before, plan)
+    apply_plan(model, plan)
+    for ema in ema_models(runner):
+        apply_plan(ema.module, plan)
+        _refresh_ema(ema)
+    if is_model_wrapper(runner.model) and hasattr(runner.model,
+                                                  'process_group'):
+        from mmsupertickets.dist import rewrap_ddp
+        rewrap_ddp(runner)
+    runner.call_hook('after_shrink', plan=plan)
+
+
+def ensure_arch(runner, arch: Dict[str, int]) -> ShrinkPlan:
+    """Rebuild the searched subnet ``arch`` before weights are loaded.
+
+    Idempotent: a model already at ``arch`` is left alone. Raises a
+    ValueError naming the difference when ``arch`` does not fit the model.
+    """
+    plan = plan_for_arch(unwrap(runner.model), arch)
+    shrink_runner(runner, plan)
+    return plan
+
+
+def ticket_meta(checkpoint: dict) -> Optional[dict]:
+    return checkpoint.get('meta', {}).get(META_KEY)
+
+
+def writable_ticket_meta(checkpoint: dict) -> dict:
+    return checkpoint.setdefault('meta', {}).setdefault(META_KEY, {})
