@@ -1,0 +1,3 @@
+from .device_agnostic_ddp import DeviceAgnosticDDP
+
+__all__ = ['DeviceAgnosticDDP']
