@@ -32,9 +32,9 @@ def _slurm_master_addr(node_list: str) -> str:
         f'scontrol show hostname {node_list} | head -n1').strip()
 
 
-def _ranks_from_env(launcher: str) -> Tuple[int, int, int]:
-    """(rank, world size, local rank) for ``launcher``; exports the
-    variables ``env://`` rendezvous and the runner read."""
+def _ranks_from_env(launcher: str) -> Tuple[int, int]:
+    """(rank, world size) for ``launcher``; exports the variables that
+    ``env://`` rendezvous and the runner read."""
     env = os.environ
     if launcher == 'pytorch':
         # torchrun exports all of them.
@@ -57,7 +57,7 @@ def _ranks_from_env(launcher: str) -> Tuple[int, int, int]:
     env['RANK'], env['WORLD_SIZE'] = str(rank), str(world_size)
     # The runner reads LOCAL_RANK when it wraps the model.
     env['LOCAL_RANK'] = str(local_rank)
-    return rank, world_size, local_rank
+    return rank, world_size
 
 
 def init_dist_for_device(launcher: str,
@@ -99,7 +99,7 @@ def init_dist_for_device(launcher: str,
     if backend == 'nccl':
         raise ValueError('backend "nccl" needs CUDA, which is not available '
                          'here; use "gloo"')
-    rank, world_size, _ = _ranks_from_env(launcher)
+    rank, world_size = _ranks_from_env(launcher)
     kwargs: dict = dict(
         backend=backend,
         init_method='env://',
