@@ -66,14 +66,27 @@ def analyze_macs(model: nn.Module,
     return analyzer
 
 
+_LAST_COUNT: dict = {}
+
+
 def macs_by_module(model: nn.Module,
                    input_shape: Sequence[int]) -> Dict[str, int]:
-    """MACs per module name (names relative to ``model``)."""
-    counts = analyze_macs(model, input_shape).by_module()
-    # FlopAnalyzer names are relative to the wrapper ('model.' prefix).
-    return {(k[len('model.'):] if k.startswith('model.') else
+    """MACs per module name (names relative to ``model``).
+
+    MACs depend only on the layer shapes and the input size, so the last
+    count is reused while both stay the same (prune events do not change
+    shapes; a trace of the paper-size model takes seconds).
+    """
+    key = (id(model), tuple(input_shape),
+           tuple((n, tuple(p.shape)) for n, p in model.named_parameters()))
+    if _LAST_COUNT.get('key') != key:
+        counts = analyze_macs(model, input_shape).by_module()
+        # FlopAnalyzer names are relative to the wrapper ('model.' prefix).
+        _LAST_COUNT.update(key=key, value={
+            (k[len('model.'):] if k.startswith('model.') else
              ('' if k in ('model', '') else k)): v
-            for k, v in counts.items()}
+            for k, v in counts.items()})
+    return dict(_LAST_COUNT['value'])
 
 
 def count_params(model: nn.Module) -> int:

@@ -54,6 +54,21 @@ def _refresh_ema(ema: nn.Module) -> None:
                           dict(ema.module.named_parameters()))
 
 
+def rewrap_if_pending(runner) -> None:
+    """Rebuild the DDP wrapper after a shrink, once no graph is alive.
+
+    Right after a training step the loop's outputs still hold the last
+    graph, which pins gradient accumulators of the old shapes; so a shrink
+    in ``after_train_iter`` only marks the wrapper, and the next
+    ``before_train_iter`` (or a checkpoint load) rebuilds it. Validation in
+    between runs under ``no_grad`` and never touches the reducer.
+    """
+    if getattr(runner, '_supertickets_rewrap', False):
+        from mmsupertickets.dist import rewrap_ddp
+        rewrap_ddp(runner)
+        runner._supertickets_rewrap = False
+
+
 def shrink_runner(runner, plan: ShrinkPlan) -> None:
     """Apply ``plan`` to the runner's model and everything that follows it."""
     if plan.empty:
@@ -68,8 +83,7 @@ def shrink_runner(runner, plan: ShrinkPlan) -> None:
         _refresh_ema(ema)
     if is_model_wrapper(runner.model) and hasattr(runner.model,
                                                   'process_group'):
-        from mmsupertickets.dist import rewrap_ddp
-        rewrap_ddp(runner)
+        runner._supertickets_rewrap = True
     runner.call_hook('after_shrink', plan=plan)
 
 
@@ -81,6 +95,7 @@ def ensure_arch(runner, arch: Dict[str, int]) -> ShrinkPlan:
     """
     plan = plan_for_arch(unwrap(runner.model), arch)
     shrink_runner(runner, plan)
+    rewrap_if_pending(runner)
     return plan
 
 

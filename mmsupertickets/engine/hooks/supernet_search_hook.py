@@ -10,8 +10,8 @@ from mmsupertickets.registry import HOOKS
 from mmsupertickets.searchable import find_searchable_units, require_searchable
 from mmsupertickets.shrinking import export_arch, plan_channel_removal
 from ..runner_surgery import (built_optimizers, ema_models, ensure_arch,
-                              shrink_runner, ticket_meta, unwrap,
-                              writable_ticket_meta)
+                              rewrap_if_pending, shrink_runner, ticket_meta,
+                              unwrap, writable_ticket_meta)
 from .ticket_event_hook import (TicketEventHook, check_interval,
                                 model_status, report_event)
 
@@ -148,6 +148,7 @@ class SuperNetSearchHook(TicketEventHook):
 
     # -- penalty -------------------------------------------------------------
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        rewrap_if_pending(runner)
         if not self.penalty_weights:
             self._profile(runner, data_batch)
         if not self._gammas:
