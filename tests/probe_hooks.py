@@ -1,0 +1,113 @@
+"""Test-only hooks that drive and observe the SuperTickets hooks."""
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from mmsupertickets.registry import HOOKS
+from mmsupertickets.searchable import find_searchable_units
+
+
+def _unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+@HOOKS.register_module()
+class KillChannelsHook(Hook):
+    """Zeroes γ and β of a seeded share of every unit's channels (and of
+    whole units) at the given iterations, so that shrink events have
+    something to remove within a few iterations."""
+
+    priority = 39  # just before SuperNetSearchHook
+
+    def __init__(self, at_iters=(3, ), share=0.3, whole_units=2, seed=0):
+        self.at_iters = set(at_iters)
+        self.share = share
+        self.whole_units = whole_units
+        self.seed = seed
+
+    @torch.no_grad()
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if runner.iter + 1 not in self.at_iters:
+            return
+        g = torch.Generator().manual_seed(self.seed + runner.iter)
+        units = find_searchable_units(_unwrap(runner.model))
+        for i, u in enumerate(units):
+            c = u.channels
+            dead = torch.rand(c, generator=g) < self.share
+            if i < self.whole_units:
+                dead[:] = True
+            u.norm.weight[dead] = 0
+            u.norm.bias[dead] = 0
+
+
+@HOOKS.register_module()
+class ShrinkProbeHook(Hook):
+    """Records what happens right after each shrink and at the next step."""
+
+    priority = 47  # after the pruning (45) and reactivation (46) hooks
+
+    def __init__(self):
+        self.records = []
+        self._pending = None
+
+    def after_shrink(self, runner, plan):
+        from mmsupertickets.engine.hooks import ProgressivePruningHook
+        pruning = next((h for h in runner.hooks
+                        if isinstance(h, ProgressivePruningHook)), None)
+        model = _unwrap(runner.model)
+        rebuilt = [n for n in plan.slices if n.endswith('conv.weight')
+                   or n.endswith('project.weight')]
+        dense_after = None
+        if pruning is not None:
+            dense_after = all(n not in pruning.masks.masks for n in rebuilt)
+        from mmsupertickets.engine.runner_surgery import built_optimizers
+        optim_params = {id(p) for o in built_optimizers(runner)
+                        for g in o.param_groups for p in g['params']}
+        live = dict(model.named_parameters())
+        self.records.append(dict(
+            iter=runner.iter + 1, rebuilt=len(rebuilt),
+            rebuilt_dense=dense_after,
+            all_in_optimizer=bool(optim_params) and all(
+                id(p) in optim_params for p in live.values()),
+            optimizer_size=len(optim_params), live_params=len(live)))
+        self._pending = {n: p.detach().clone() for n, p in live.items()
+                         if p.requires_grad}
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        # Runs before this iteration's events (priority 47 > 40/45 runs
+        # after them), so a pending snapshot is from an earlier shrink.
+        if self._pending is None or self.records[-1]['iter'] == \
+                runner.iter + 1:
+            return
+        live = dict(_unwrap(runner.model).named_parameters())
+        unchanged = [n for n, before in self._pending.items()
+                     if torch.equal(before, live[n].detach())]
+        self.records[-1]['unchanged_after_step'] = unchanged
+        self._pending = None
+
+
+@HOOKS.register_module()
+class DumpTicketHook(Hook):
+    """Saves this rank's architecture, masks and weights after the run."""
+
+    priority = 'VERY_LOW'
+
+    def after_run(self, runner):
+        import os.path as osp
+
+        from mmengine.dist import get_rank
+
+        from mmsupertickets.engine.hooks import ProgressivePruningHook
+        model = _unwrap(runner.model)
+        pruning = next(h for h in runner.hooks
+                       if isinstance(h, ProgressivePruningHook))
+        torch.save(
+            dict(arch={u.name: u.channels
+                       for u in find_searchable_units(model)},
+                 masks=pruning.masks.state_dict(),
+                 # BN running stats stay per rank (broadcast_buffers=False).
+                 weights={n: p.detach() for n, p in
+                          model.named_parameters()}),
+            osp.join(runner.work_dir, f'rank{get_rank()}.pth'))

@@ -1,0 +1,301 @@
+"""The three SuperTickets hooks driven by the stock mmengine runners."""
+import json
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+import mmsupertickets  # noqa: F401
+from mmsupertickets.engine.hooks import (ProgressivePruningHook,
+                                         SuperNetSearchHook)
+from mmsupertickets.masks import WeightMasks
+from mmsupertickets.models import SuperTicketHRNet
+from mmsupertickets.searchable import find_searchable_units
+from mmsupertickets.shrinking import (apply_plan, follow_plan_in_optimizer,
+                                      plan_channel_removal)
+from tiny_configs import TINY_BACKBONE, cls_cfg, seg_cfg
+
+TARGET = 0.5
+
+
+def three_hooks(by_epoch=False, shrink=4, prune=3, target=TARGET,
+                kill_at=(3, ), **prune_kw):
+    return [
+        dict(type='KillChannelsHook', at_iters=kill_at),
+        dict(type='SuperNetSearchHook', rho=1e-3, warmup=2, min_macs=0,
+             shrink_interval=shrink, by_epoch=by_epoch),
+        dict(type='ProgressivePruningHook', target_sparsity=target,
+             prune_interval=prune, step=0.2, by_epoch=by_epoch, **prune_kw),
+        dict(type='IterativeReactivationHook'),
+        dict(type='ShrinkProbeHook'),
+    ]
+
+
+def events(work_dir):
+    with open(osp.join(work_dir, 'supertickets_events.jsonl')) as f:
+        return [json.loads(line) for line in f]
+
+
+def build_runner(cfg_dict):
+    import probe_hooks  # noqa: F401  (registers the probe hooks)
+    return Runner.from_cfg(Config(cfg_dict))
+
+
+def hook_of(runner, hook_type):
+    return next(h for h in runner.hooks if isinstance(h, hook_type))
+
+
+def ticket_state(runner):
+    model = runner.model
+    pruning = hook_of(runner, ProgressivePruningHook)
+    arch = {u.name: u.channels for u in find_searchable_units(model)}
+    return arch, pruning.masks.state_dict(), {
+        k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_seg_two_in_one_iter_based(cityscapes_root, tmp_path):
+    """mmseg IterBasedTrainLoop with search, pruning and reactivation."""
+    runner = build_runner(seg_cfg(cityscapes_root, str(tmp_path),
+                                  max_iters=12, hooks=three_hooks()))
+    runner.train()
+    ev = events(str(tmp_path))
+    kinds = [e['event'] for e in ev]
+    assert kinds[0] == 'supernet'
+    assert 'shrink' in kinds and 'final prune' in kinds
+    supernet = ev[0]
+    final = [e for e in ev if e['event'] == 'final prune'][-1]
+    # Channels really disappeared and MACs dropped.
+    assert final['live_channels'] < supernet['live_channels']
+    assert final['kernel_paths'] < supernet['kernel_paths']
+    assert final['macs'] < supernet['macs']
+    assert final['sparse_macs'] < final['macs']
+    # The ticket reaches the target sparsity.
+    pruning = hook_of(runner, ProgressivePruningHook)
+    assert abs(pruning.sparsity(runner) - TARGET) < 0.005
+    assert abs(final['sparsity'] - TARGET) < 0.005
+    # Step schedule: 0.2, 0.4, then capped at the target.
+    ratios = [e['target_sparsity'] for e in ev if e['event'].startswith(
+        'prune')]
+    assert ratios[:3] == pytest.approx([0.2, 0.4, 0.5])
+    probe = next(h for h in runner.hooks
+                 if type(h).__name__ == 'ShrinkProbeHook')
+    assert probe.records, 'no shrink happened'
+    for rec in probe.records:
+        # Reactivation: the rebuilt layers are dense right after a shrink.
+        assert rec['rebuilt'] > 0 and rec['rebuilt_dense']
+        # Every live parameter is one the optimizer updates ...
+        assert rec['all_in_optimizer']
+        assert rec['optimizer_size'] == rec['live_params']
+        # ... and the next step changed every one of them.
+        if 'unchanged_after_step' in rec:
+            assert rec['unchanged_after_step'] == []
+    # PP re-pruned after the shrink: the event after a shrink is at ratio.
+    after = [e for e in ev if e['event'].startswith(('prune', 'final prune'))
+             and e['iter'] > probe.records[0]['iter']]
+    assert after and abs(after[0]['sparsity'] -
+                         after[0]['target_sparsity']) < 0.005
+    # Masked weights do not contribute: zero them and the output is equal.
+    model = runner.model.eval()
+    x = torch.rand(1, 3, 32, 64)
+    with torch.no_grad():
+        y_masked = model(x, mode='tensor')
+        pruning.masks.detach_all()
+        saved = {n: model.get_parameter(n).clone()
+                 for n in pruning.masks.masks}
+        pruning.masks.bake(model)
+        y_baked = model(x, mode='tensor')
+        for n, v in saved.items():
+            model.get_parameter(n).copy_(v)
+    assert torch.allclose(y_masked, y_baked, atol=1e-5)
+
+
+def test_without_reactivation_masks_follow_the_shrink(cityscapes_root,
+                                                      tmp_path):
+    hooks = [h for h in three_hooks()
+             if h['type'] != 'IterativeReactivationHook']
+    runner = build_runner(seg_cfg(cityscapes_root, str(tmp_path),
+                                  max_iters=8, hooks=hooks))
+    runner.train()
+    probe = next(h for h in runner.hooks
+                 if type(h).__name__ == 'ShrinkProbeHook')
+    assert probe.records and not probe.records[0]['rebuilt_dense']
+
+
+def test_resume_reproduces_arch_masks_and_weights(imagenet_root, tmp_path):
+    """Epoch-based mmpretrain run, killed after epoch 2 and resumed."""
+    hooks = three_hooks(by_epoch=True, shrink=1, prune=1, kill_at=(2, ))
+    full = build_runner(cls_cfg(imagenet_root, str(tmp_path / 'full'),
+                                max_epochs=4, hooks=hooks))
+    full.train()
+    ckpt = str(tmp_path / 'full' / 'epoch_2.pth')
+    resumed = build_runner(cls_cfg(imagenet_root, str(tmp_path / 'resumed'),
+                                   max_epochs=4, hooks=hooks))
+    resumed._resume = True
+    resumed._load_from = ckpt
+    resumed.train()
+    arch_a, masks_a, weights_a = ticket_state(full)
+    arch_b, masks_b, weights_b = ticket_state(resumed)
+    assert arch_a == arch_b
+    assert masks_a.keys() == masks_b.keys()
+    assert all(torch.equal(masks_a[k], masks_b[k]) for k in masks_a)
+    for k in weights_a:
+        assert torch.allclose(weights_a[k].float(), weights_b[k].float(),
+                              atol=1e-5), k
+    assert abs(hook_of(resumed, ProgressivePruningHook).sparsity(resumed) -
+               TARGET) < 0.005
+
+
+def test_checkpoint_of_shrunk_subnet_loads_for_testing(imagenet_root,
+                                                       tmp_path):
+    hooks = three_hooks(by_epoch=True, shrink=1, prune=1, kill_at=(2, ))
+    cfg = cls_cfg(imagenet_root, str(tmp_path / 'train'), max_epochs=2,
+                  hooks=hooks)
+    runner = build_runner(cfg)
+    runner.train()
+    arch, masks, _ = ticket_state(runner)
+    cfg['work_dir'] = str(tmp_path / 'test')
+    cfg['load_from'] = str(tmp_path / 'train' / 'epoch_2.pth')
+    cfg['test_dataloader'] = cfg['val_dataloader']
+    cfg['test_evaluator'] = cfg['val_evaluator']
+    cfg['test_cfg'] = dict()
+    tester = build_runner(cfg)
+    metrics = tester.test()
+    assert 'accuracy/top1' in metrics
+    arch_t, masks_t, _ = ticket_state(tester)
+    assert arch_t == arch
+    assert all(torch.equal(masks[k], masks_t[k]) for k in masks)
+
+
+def test_checkpoint_of_other_architecture_is_refused(imagenet_root,
+                                                     tmp_path):
+    hooks = three_hooks(by_epoch=True, shrink=1, prune=1, kill_at=(2, ))
+    runner = build_runner(cls_cfg(imagenet_root, str(tmp_path / 'a'),
+                                  max_epochs=2, hooks=hooks))
+    runner.train()
+    ckpt = str(tmp_path / 'a' / 'epoch_2.pth')
+    before = open(ckpt, 'rb').read()
+    cfg = cls_cfg(imagenet_root, str(tmp_path / 'b'), max_epochs=2,
+                  hooks=hooks)
+    cfg['model']['backbone']['stage_blocks'] = ((1, ), (1, 1), (1, 1, 1),
+                                                (1, 1, 1, 1), (1, 1, 1, 2))
+    cfg['load_from'] = ckpt
+    other = build_runner(cfg)
+    with pytest.raises(ValueError, match='does not fit'):
+        other.train()
+    assert open(ckpt, 'rb').read() == before
+
+
+def test_optimizer_state_is_sliced_not_reset():
+    torch.manual_seed(0)
+    net = SuperTicketHRNet(**{k: v for k, v in TINY_BACKBONE.items()
+                              if k != 'type'})
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    sum(y.sum() for y in net(torch.rand(2, 3, 32, 32))).backward()
+    opt.step()
+    unit = find_searchable_units(net)[3]
+    keep = torch.tensor([0, 2, 5])
+    name = f'{unit.name}.depthwise.conv.weight'
+    p = net.get_parameter(name)
+    before = {k: v.clone() for k, v in opt.state[p].items()}
+    removed_unit = find_searchable_units(net)[5]
+    removed = net.get_parameter(f'{removed_unit.name}.project.weight')
+    plan = plan_channel_removal(net, {unit.name: keep,
+                                      removed_unit.name: torch.tensor([])})
+    follow_plan_in_optimizer(opt, dict(net.named_parameters()), plan)
+    apply_plan(net, plan)
+    assert net.get_parameter(name) is p and p.shape[0] == 3
+    assert torch.equal(opt.state[p]['exp_avg'], before['exp_avg'][keep])
+    assert torch.equal(opt.state[p]['exp_avg_sq'],
+                       before['exp_avg_sq'][keep])
+    assert removed not in opt.state
+    assert all(q is not removed for g in opt.param_groups
+               for q in g['params'])
+    # And the next step runs on the new shapes.
+    sum(y.sum() for y in net(torch.rand(2, 3, 32, 32))).backward()
+    opt.step()
+
+
+def _penalised_step(scaled: bool):
+    torch.manual_seed(0)
+    net = SuperTicketHRNet(**{k: v for k, v in TINY_BACKBONE.items()
+                              if k != 'type'})
+    hook = SuperNetSearchHook(rho=0.1)
+    units = find_searchable_units(net)
+    hook._gammas = [u.norm.weight for u in units]
+    hook._weights = [0.5 + i / len(units) for i in range(len(units))]
+    hook.current_rho = 0.1
+    with torch.no_grad():
+        for g in hook._gammas:
+            g.uniform_(-1, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    opt.register_step_pre_hook(hook._add_penalty)
+    loss = sum(y.mean() for y in net(torch.rand(2, 3, 32, 32)))
+    before = [g.detach().clone() for g in hook._gammas]
+    if scaled:
+        # The AMP path: a scaled loss, unscaled inside scaler.step().
+        scaler = torch.amp.GradScaler('cpu', init_scale=1024.0)
+        scaler.scale(loss).backward()
+        grads = None
+        scaler.step(opt)
+    else:
+        loss.backward()
+        grads = [g.grad.clone() for g in hook._gammas]
+        opt.step()
+    return before, [g.detach().clone() for g in hook._gammas], grads, hook
+
+
+def test_gamma_penalty_is_exact_and_amp_safe():
+    before, after, grads, hook = _penalised_step(scaled=False)
+    for b, a, g, w in zip(before, after, grads, hook._weights):
+        expected = b - 0.1 * (g + 0.1 * w * torch.sign(b))
+        assert torch.allclose(a, expected, atol=1e-6)
+    _, after_amp, _, _ = _penalised_step(scaled=True)
+    for a, b in zip(after, after_amp):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_masks_keep_state_dict_vanilla_and_block_updates():
+    torch.manual_seed(0)
+    net = SuperTicketHRNet(**{k: v for k, v in TINY_BACKBONE.items()
+                              if k != 'type'})
+    keys = list(net.state_dict())
+    name = 'stem.0.conv.weight'
+    w = net.get_parameter(name)
+    mask = torch.rand(w.shape) > 0.5
+    masks = WeightMasks()
+    masks.set(net, name, mask)
+    stored = w.detach().clone()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    sum(y.sum() for y in net(torch.rand(2, 3, 32, 32))).backward()
+    assert torch.all(w.grad[~mask] == 0)
+    opt.step()
+    # Masked values stay stored, untouched by the step.
+    assert torch.equal(w.detach()[~mask], stored[~mask])
+    assert list(net.state_dict()) == keys
+    assert masks.reset([name]) == int((~mask).sum())
+
+
+@pytest.mark.parametrize('key,value', [
+    ('target_sparsity', 1.0), ('target_sparsity', -0.1),
+    ('prune_interval', 0), ('scorer', 'taylor'), ('scope', 'block')])
+def test_bad_pruning_settings_name_the_value(key, value):
+    with pytest.raises(ValueError, match=str(value)):
+        ProgressivePruningHook(**{key: value})
+
+
+def test_bad_search_settings_name_the_value():
+    with pytest.raises(ValueError, match='shrink_interval=-1'):
+        SuperNetSearchHook(shrink_interval=-1)
+
+
+def test_hooks_refuse_a_model_without_searchable_units(imagenet_root,
+                                                       tmp_path):
+    cfg = cls_cfg(imagenet_root, str(tmp_path), max_epochs=1,
+                  hooks=[dict(type='SuperNetSearchHook')])
+    cfg['model']['backbone'] = dict(type='ResNet', depth=18,
+                                    out_indices=(3, ))
+    cfg['model']['head']['in_channels'] = 512
+    with pytest.raises(TypeError, match='no searchable units'):
+        build_runner(cfg).train()
