@@ -3,8 +3,9 @@
 A *searchable unit* is any module that exposes ``searchable_norm`` (the BN
 whose |γ| scores its channels), ``channels`` and ``coupled_tensors()`` (every
 tensor sliced together with those channels). In the HR-NAS space the units
-are the kernel paths of :class:`MultiKernelInvertedResidual` blocks; their
-names are module paths such as ``backbone.stage3.branch1.block2.paths.k5``.
+are the kernel paths of :class:`MultiKernelInvertedResidual` blocks (names
+such as ``backbone.stage3.branch1.block2.paths.k5``) and, when enabled, the
+tokens of :class:`TokenTransformer` modules.
 Nothing here traces a graph: the model declares its units.
 """
 from dataclasses import dataclass
@@ -36,11 +37,6 @@ class SearchableUnit:
     @property
     def channels(self) -> int:
         return self.module.channels
-
-    @property
-    def block_name(self) -> str:
-        """The block that owns this unit (``X`` in ``X.paths.k3``)."""
-        return self.name.rsplit('.', 2)[0]
 
 
 def find_searchable_units(model: nn.Module) -> List[SearchableUnit]:

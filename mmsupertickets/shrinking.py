@@ -137,8 +137,8 @@ def apply_plan(model: nn.Module, plan: ShrinkPlan) -> None:
         parent_name, key = mod_name.rsplit('.', 1) if '.' in mod_name \
             else ('', mod_name)
         parent = modules[parent_name]
-        if isinstance(parent, nn.ModuleDict):
-            del parent[key]
+        if isinstance(parent, (nn.ModuleDict, nn.Sequential)):
+            delattr(parent, key)  # containers just lose the child
         else:
             setattr(parent, key, None)
 

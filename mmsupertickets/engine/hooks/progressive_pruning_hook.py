@@ -28,11 +28,17 @@ def prunable_weights(model: nn.Module,
                      ) -> Dict[str, nn.Parameter]:
     """Weights of every Conv2d and Linear not matched by ``exclude``.
 
-    Biases and BN parameters are never pruned.
+    Biases, BN parameters and attention projections are never pruned.
     """
     patterns = [re.compile(p) for p in exclude]
+    # Attention reads its out_proj weight directly, bypassing the module's
+    # forward (and so a forward-time mask): never prune inside it.
+    attention = [n + '.' for n, m in model.named_modules()
+                 if isinstance(m, nn.MultiheadAttention)]
     out = {}
     for name, m in model.named_modules():
+        if any(name.startswith(a) for a in attention):
+            continue
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             pname = f'{name}.weight' if name else 'weight'
             if not any(p.search(pname) for p in patterns):

@@ -11,8 +11,8 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmsupertickets.registry import MODELS
-from ..layers import (MultiKernelInvertedResidual, check_norm_cfg,
-                      init_hrnas_weights)
+from ..layers import (MultiKernelInvertedResidual, TokenTransformer,
+                      check_norm_cfg, init_hrnas_weights)
 
 
 class FuseModule(nn.Module):
@@ -72,7 +72,8 @@ class HRNASStage(nn.Module):
     """
 
     def __init__(self, in_channels: Sequence[int], channels: Sequence[int],
-                 num_blocks: Sequence[int], block_cfg: dict):
+                 num_blocks: Sequence[int], block_cfg: dict,
+                 transformer_cfg: Optional[dict] = None):
         super().__init__()
         if len(channels) != len(num_blocks):
             raise ValueError(
@@ -81,11 +82,13 @@ class HRNASStage(nn.Module):
         self.fuse = FuseModule(in_channels, channels, block_cfg)
         self.num_branches = len(channels)
         for b, (c, n) in enumerate(zip(channels, num_blocks)):
-            self.add_module(
-                f'branch{b}',
-                nn.Sequential(OrderedDict(
-                    (f'block{k}', MultiKernelInvertedResidual(
-                        c, c, 1, **block_cfg)) for k in range(n))))
+            layers = OrderedDict(
+                (f'block{k}', MultiKernelInvertedResidual(c, c, 1, **block_cfg))
+                for k in range(n))
+            if transformer_cfg is not None:
+                layers['transformer'] = TokenTransformer(
+                    c, norm_cfg=block_cfg['norm_cfg'], **transformer_cfg)
+            self.add_module(f'branch{b}', nn.Sequential(layers))
 
     def forward(self, xs: List[torch.Tensor]) -> List[torch.Tensor]:
         xs = self.fuse(xs)
@@ -116,6 +119,10 @@ class SuperTicketHRNet(BaseModule):
             Defaults to (3, 5, 7).
         expand_ratio (float): Hidden channels per path = round(ratio · Cin).
             Defaults to 4.
+        transformer (dict, optional): Appends a searchable
+            :class:`TokenTransformer` to every branch of every stage, e.g.
+            ``dict(num_tokens=64)``. Defaults to None (off, as in the
+            released HR-NAS models).
         arch (dict | str, optional): A searched architecture (a dict or the
             path of a JSON file) as written by
             :func:`mmsupertickets.shrinking.export_arch` for this module;
@@ -161,6 +168,7 @@ class SuperTicketHRNet(BaseModule):
                      (1, ), (2, 2), (2, 2, 3), (2, 2, 3, 4), (2, 2, 3, 4)),
                  kernel_sizes: Sequence[int] = (3, 5, 7),
                  expand_ratio: float = 4.0,
+                 transformer: Optional[dict] = None,
                  arch: Optional[Union[dict, str]] = None,
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  norm_cfg: dict = dict(type='BN', momentum=0.01, eps=1e-3),
@@ -199,8 +207,9 @@ class SuperTicketHRNet(BaseModule):
         prev = [stem_channels]
         for t, (channels, blocks) in enumerate(zip(stage_channels,
                                                    stage_blocks)):
-            self.add_module(f'stage{t}',
-                            HRNASStage(prev, channels, blocks, block_cfg))
+            self.add_module(
+                f'stage{t}',
+                HRNASStage(prev, channels, blocks, block_cfg, transformer))
             prev = list(channels)
         self.out_channels = [prev[i] for i in self.out_indices]
 
