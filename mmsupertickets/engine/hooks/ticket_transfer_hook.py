@@ -1,0 +1,137 @@
+"""Starting a task from a SuperTicket drawn on another task."""
+import re
+from typing import Optional, Sequence
+
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+
+from mmsupertickets.registry import HOOKS
+from mmsupertickets.safe_loading import load_checkpoint_file
+from mmsupertickets.shrinking import export_arch, plan_for_arch
+from ..runner_surgery import (find_hook, shrink_runner, rewrap_if_pending,
+                              ticket_meta, unwrap, writable_ticket_meta)
+from .progressive_pruning_hook import DEFAULT_EXCLUDE, ProgressivePruningHook
+
+
+@HOOKS.register_module()
+class TicketTransferHook(Hook):
+    """Transfers a ticket's architecture, masks and (optionally) weights.
+
+    Modes:
+
+    - ``weights=True`` (the paper's transfer): architecture + masks +
+      trained weights of the chosen modules; weights matching
+      ``reinit`` (by default the task classifiers) keep this run's fresh
+      initialisation;
+    - ``weights=False`` (the classic lottery-ticket test): architecture +
+      masks on this run's fresh initialisation.
+
+    ``modules`` picks what is transferred: ``('backbone', )`` for a ticket
+    drawn on another task with another head (ImageNet → COCO keypoints), or
+    None for every top-level module whose units the ticket holds
+    (Cityscapes ↔ ADE20K: backbone and decode head; only the classifier is
+    new). Masks are fixed: the config must also hold a
+    ``ProgressivePruningHook(prune_interval=None)``, which owns the masks
+    and writes them into checkpoints. Masked weights are set to zero at the
+    start, receive no gradient and so stay zero; no search or pruning
+    happens.
+
+    Lifecycle: ``before_train`` (after weight init and any resume) rebuilds
+    the searched subnet of the chosen modules, loads the weights and hands
+    the masks to the pruning hook. A resumed run already holds all of it in
+    its checkpoint and is left alone.
+
+    Args:
+        ticket (str): A SuperTickets training checkpoint (with
+            ``meta['supertickets']``).
+        modules (Sequence[str], optional): Top-level children of the model
+            to transfer. Defaults to None (all the ticket covers).
+        weights (bool): Transfer trained weights too. Defaults to True.
+        reinit (Sequence[str]): Regexes of weight names never transferred.
+            Defaults to the stock final classifiers.
+
+    Example:
+        >>> custom_hooks = [
+        >>>     dict(type='TicketTransferHook',
+        >>>          ticket='work_dirs/imagenet_ticket/epoch_350.pth',
+        >>>          modules=('backbone', ), weights=True),
+        >>>     dict(type='ProgressivePruningHook', prune_interval=None),
+        >>> ]
+    """
+
+    priority = 44  # before the pruning hook (45) uses the masks
+
+    def __init__(self,
+                 ticket: str,
+                 modules: Optional[Sequence[str]] = None,
+                 weights: bool = True,
+                 reinit: Sequence[str] = DEFAULT_EXCLUDE):
+        self.ticket = ticket
+        self.modules = tuple(modules) if modules is not None else None
+        self.weights = weights
+        self.reinit = [re.compile(p) for p in reinit]
+        self.done = False
+
+    def _selected(self, name: str) -> bool:
+        return self.modules is None or name.split('.', 1)[0] in self.modules
+
+    def before_train(self, runner) -> None:
+        pruning = find_hook(runner, ProgressivePruningHook)
+        if pruning is None or pruning.prune_interval is not None:
+            raise ValueError(
+                'TicketTransferHook needs ProgressivePruningHook('
+                'prune_interval=None) in custom_hooks: it holds the '
+                'transferred masks fixed')
+        if self.done:
+            return
+        checkpoint = load_checkpoint_file(self.ticket)
+        meta = ticket_meta(checkpoint)
+        if not meta or 'arch' not in meta:
+            raise ValueError(f'{self.ticket} holds no SuperTicket (no '
+                             f"meta['supertickets']['arch'])")
+        model = unwrap(runner.model)
+        arch = {n: c for n, c in meta['arch'].items() if self._selected(n)}
+        if self.modules is not None:
+            missing = [m for m in self.modules
+                       if not any(n.startswith(m + '.') for n in arch)]
+            if missing:
+                raise ValueError(f'the ticket {self.ticket} has no searchable'
+                                 f' units under {missing}')
+        # Units of modules that are not transferred keep their size.
+        current = {u: c for u, c in export_arch(model).items()
+                   if not self._selected(u)}
+        shrink_runner(runner, plan_for_arch(model, {**current, **arch}))
+        rewrap_if_pending(runner)
+        loaded = 0
+        if self.weights:
+            state = {k: v for k, v in checkpoint['state_dict'].items()
+                     if self._selected(k)
+                     and not any(p.search(k) for p in self.reinit)}
+            own = model.state_dict()
+            bad = [k for k, v in state.items()
+                   if k in own and own[k].shape != v.shape]
+            if bad:
+                raise ValueError(
+                    f'ticket weights do not fit this model, e.g. {bad[0]}: '
+                    f'{tuple(state[bad[0]].shape)} vs '
+                    f'{tuple(own[bad[0]].shape)}')
+            model.load_state_dict(state, strict=False)
+            loaded = len(state)
+        masks = {k: v for k, v in meta.get('pruning', {}).get(
+            'masks', {}).items() if self._selected(k)}
+        pruning.masks.load_state_dict(model, masks)
+        pruning.masks.bake(model)
+        self.done = True
+        print_log(
+            f'[SuperTickets] transferred {len(arch)} units, {loaded} tensors'
+            f' and {len(masks)} masks from {self.ticket} '
+            f'({"trained" if self.weights else "fresh"} weights); '
+            f'sparsity {pruning.sparsity(runner):.4f}', logger='current')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        writable_ticket_meta(checkpoint)['transferred_from'] = self.ticket
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        # A resumed run holds the transferred ticket already.
+        self.done = bool((ticket_meta(checkpoint) or {}).get(
+            'transferred_from'))
