@@ -21,13 +21,16 @@ from mmsupertickets.synthetic_data import (generate_ade20k,
                                            generate_cityscapes,
                                            generate_coco_keypoints,
                                            generate_imagenet)
-from mmsupertickets.synthetic_data import cityscapes as cs_module
 from mmsupertickets.synthetic_data import ade20k as ade_module
+from mmsupertickets.synthetic_data import cityscapes as cs_module
 from mmsupertickets.synthetic_data import imagenet as in_module
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CS_SIZE, ADE_SIZE, COCO_SIZE, IN_SIZE = (64, 128), (64, 64), (96, 128), (32,
-                                                                          32)
+# (H, W) of the tiny datasets: small enough to keep the file fast.
+CS_SIZE = (64, 128)
+ADE_SIZE = (64, 64)
+COCO_SIZE = (96, 128)
+IN_SIZE = (32, 32)
 
 
 def stock_config(package: str, rel_path: str) -> Config:
@@ -56,8 +59,8 @@ def tree_digest(root):
         for name in files:
             path = osp.join(dirpath, name)
             with open(path, 'rb') as f:
-                out[osp.relpath(path, root)] = hashlib.sha256(
-                    f.read()).hexdigest()
+                out[osp.relpath(path,
+                                root)] = hashlib.sha256(f.read()).hexdigest()
     return out
 
 
@@ -81,12 +84,13 @@ def test_cityscapes_stock_dataset(cityscapes):
     h, w = CS_SIZE
     allowed = set(range(19)) | {255}
     for split, num in (('train', 4), ('val', 2)):
-        ds_cfg = copy.deepcopy(
-            cfg[f'{split}_dataloader']['dataset'].to_dict())
+        ds_cfg = copy.deepcopy(cfg[f'{split}_dataloader']['dataset'].to_dict())
         ds_cfg.update(
             data_root=cityscapes['root'],
-            pipeline=[dict(type='LoadImageFromFile'),
-                      dict(type='LoadAnnotations')])
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='LoadAnnotations')
+            ])
         dataset = DATASETS.build(ds_cfg)
         assert len(dataset) == num
         assert len(dataset.metainfo['classes']) == 19
@@ -140,9 +144,9 @@ def test_cityscapes_file_names(cityscapes):
             parts = name.split('_')
             assert parts[0] == city and len(parts[1]) == len(parts[2]) == 6
             assert name.endswith('_leftImg8bit.png')
-            label = osp.join(root, 'gtFine', split, city,
-                             name.replace('_leftImg8bit.png',
-                                          '_gtFine_labelTrainIds.png'))
+            label = osp.join(
+                root, 'gtFine', split, city,
+                name.replace('_leftImg8bit.png', '_gtFine_labelTrainIds.png'))
             assert read_label(label).dtype == np.uint8
             assert read_label(label).ndim == 2
 
@@ -151,7 +155,10 @@ def test_cityscapes_file_names(cityscapes):
 @pytest.fixture(scope='module')
 def ade20k(data_root):
     return generate_ade20k(
-        str(data_root / 'ade' / 'ADEChallengeData2016'), 4, 2, ADE_SIZE,
+        str(data_root / 'ade' / 'ADEChallengeData2016'),
+        4,
+        2,
+        ADE_SIZE,
         seed=0)
 
 
@@ -165,8 +172,8 @@ def test_ade20k_stock_dataset(ade20k):
     names = DATASETS.get('ADE20KDataset').METAINFO['classes']
     for value, name in ade_module.USED_CLASSES.items():
         assert names[value - 1].strip() == name
-    for split, folder, num in (('train', 'training', 4),
-                               ('val', 'validation', 2)):
+    for split, folder, num in (('train', 'training', 4), ('val', 'validation',
+                                                          2)):
         # Raw annotations: 0 ("other") and the used classes, all in 0..150.
         raw = set()
         for ann in ade20k[f'{split}_annotations']:
@@ -179,12 +186,13 @@ def test_ade20k_stock_dataset(ade20k):
         assert max(raw) <= 150
         assert raw == used | {0}
 
-        ds_cfg = copy.deepcopy(
-            cfg[f'{split}_dataloader']['dataset'].to_dict())
+        ds_cfg = copy.deepcopy(cfg[f'{split}_dataloader']['dataset'].to_dict())
         ds_cfg.update(
             data_root=ade20k['root'],
-            pipeline=[dict(type='LoadImageFromFile'),
-                      dict(type='LoadAnnotations', reduce_zero_label=True)])
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='LoadAnnotations', reduce_zero_label=True)
+            ])
         dataset = DATASETS.build(ds_cfg)
         assert len(dataset) == num
         seen = set()
@@ -219,8 +227,8 @@ def test_coco_json_format(coco):
     from xtcocotools.coco import COCO
     h, w = COCO_SIZE
     all_v = []
-    for split, folder, num in (('train', 'train2017', 4),
-                               ('val', 'val2017', 2)):
+    for split, folder, num in (('train', 'train2017', 4), ('val', 'val2017',
+                                                           2)):
         api = COCO(coco[f'{split}_ann_file'])
         assert len(api.getImgIds()) == num
         assert api.getCatIds() == [1]
@@ -231,8 +239,8 @@ def test_coco_json_format(coco):
         for img in api.loadImgs(api.getImgIds()):
             assert img['file_name'] == f'{img["id"]:012d}.jpg'
             assert (img['height'], img['width']) == (h, w)
-            image = cv2.imread(osp.join(coco['root'], folder,
-                                        img['file_name']))
+            image = cv2.imread(
+                osp.join(coco['root'], folder, img['file_name']))
             assert image.shape == (h, w, 3)
             anns = api.loadAnns(api.getAnnIds(imgIds=img['id']))
             assert 1 <= len(anns) <= 3
@@ -276,10 +284,10 @@ def test_coco_stock_dataset(coco):
     train.update(data_root=coco['root'], pipeline=[])
     dataset = DATASETS.build(train)
     assert len(dataset) == coco['train_persons']
-    kpts = np.concatenate([dataset[i]['keypoints'] for i in
-                           range(len(dataset))])
-    vis = np.concatenate([dataset[i]['keypoints_visible'] for i in
-                          range(len(dataset))])
+    kpts = np.concatenate(
+        [dataset[i]['keypoints'] for i in range(len(dataset))])
+    vis = np.concatenate(
+        [dataset[i]['keypoints_visible'] for i in range(len(dataset))])
     assert kpts.shape == (len(dataset), 17, 2)
     assert set(np.unique(vis).tolist()) == {0., 1.}
     assert dataset.metainfo['num_keypoints'] == 17
@@ -291,8 +299,10 @@ def test_coco_stock_dataset(coco):
 
     # The stock val set-up: detected boxes from bbox_file.
     val = copy.deepcopy(cfg.val_dataloader.dataset.to_dict())
-    val.update(data_root=coco['root'], bbox_file=coco['bbox_file'],
-               pipeline=cfg.val_pipeline)
+    val.update(
+        data_root=coco['root'],
+        bbox_file=coco['bbox_file'],
+        pipeline=cfg.val_pipeline)
     dataset = DATASETS.build(val)
     assert len(dataset) == coco['val_persons']
     assert tuple(dataset[0]['inputs'].shape) == (3, 256, 192)
@@ -335,8 +345,8 @@ def test_coco_metric_ground_truth_scores_one(coco):
 # ---------------------------------------------------------------- ImageNet
 @pytest.fixture(scope='module')
 def imagenet(data_root):
-    return generate_imagenet(str(data_root / 'imagenet'), 3, 2, IN_SIZE,
-                             seed=0)
+    return generate_imagenet(
+        str(data_root / 'imagenet'), 3, 2, IN_SIZE, seed=0)
 
 
 def test_imagenet_stock_dataset(imagenet):
@@ -348,8 +358,7 @@ def test_imagenet_stock_dataset(imagenet):
     size = IN_SIZE[0]
     assert in_module.WNIDS == tuple(sorted(in_module.WNIDS))
     for split, per_class in (('train', 3), ('val', 2)):
-        ds_cfg = copy.deepcopy(
-            cfg[f'{split}_dataloader']['dataset'].to_dict())
+        ds_cfg = copy.deepcopy(cfg[f'{split}_dataloader']['dataset'].to_dict())
         ds_cfg.update(data_root=imagenet['root'], pipeline=[])
         dataset = DATASETS.build(ds_cfg)
         assert len(dataset) == 10 * per_class
@@ -420,8 +429,10 @@ def _load_cli():
 def test_cli_skip_force_and_atomic(tmp_path, capsys, monkeypatch):
     cli = _load_cli()
     out = str(tmp_path / 'demo')
-    args = ['imagenet', '--out', out, '--num-train', '1', '--num-val', '1',
-            '--size', '16', '16']
+    args = [
+        'imagenet', '--out', out, '--num-train', '1', '--num-val', '1',
+        '--size', '16', '16'
+    ]
     assert cli.main(args) == 0
     target = osp.join(out, 'imagenet')
     record = json.load(open(osp.join(target, cli.MARKER)))

@@ -44,9 +44,18 @@ WALL, BUILDING, SKY, FLOOR, TREE = 1, 2, 3, 4, 5
 ROAD, WINDOWPANE, GRASS, PERSON = 7, 9, 10, 13
 TABLE, CAR, PAINTING = 16, 21, 23
 USED_CLASSES = {
-    WALL: 'wall', BUILDING: 'building', SKY: 'sky', FLOOR: 'floor',
-    TREE: 'tree', ROAD: 'road', WINDOWPANE: 'windowpane', GRASS: 'grass',
-    PERSON: 'person', TABLE: 'table', CAR: 'car', PAINTING: 'painting'
+    WALL: 'wall',
+    BUILDING: 'building',
+    SKY: 'sky',
+    FLOOR: 'floor',
+    TREE: 'tree',
+    ROAD: 'road',
+    WINDOWPANE: 'windowpane',
+    GRASS: 'grass',
+    PERSON: 'person',
+    TABLE: 'table',
+    CAR: 'car',
+    PAINTING: 'painting'
 }
 OUTDOOR = (SKY, BUILDING, TREE, ROAD, GRASS, PERSON, CAR)
 INDOOR = (WALL, FLOOR, WINDOWPANE, TABLE, PAINTING, PERSON)
@@ -66,8 +75,8 @@ COLORS = {
     PAINTING: (185, 150, 40),
 }
 _DATASET_KEY = 2
-_SPLITS = dict(train=('training', 'ADE_train', 0),
-               val=('validation', 'ADE_val', 1))
+_SPLITS = dict(
+    train=('training', 'ADE_train', 0), val=('validation', 'ADE_val', 1))
 
 
 def _draw_clutter(c: Canvas, y_min: float) -> None:
@@ -124,23 +133,24 @@ def _outdoor(c: Canvas) -> None:
                          (235, 225, 170), BUILDING)
     for _ in range(rng.integers(1, 4)):
         y = yh + rng.uniform(0.02, 0.3) * (h - yh)
-        draw_tree(c, rng.uniform(0, w), y, rng.uniform(0.35, 0.6) * h,
-                  COLORS[TREE], TREE)
+        draw_tree(c, rng.uniform(0, w), y,
+                  rng.uniform(0.35, 0.6) * h, COLORS[TREE], TREE)
     _draw_clutter(c, yh)
 
     # Things, far to near; at least one person and one car.
     things = [PERSON, CAR] + list(
         rng.choice([PERSON, CAR], rng.integers(0, 3)))
-    rows = sorted((rng.uniform(yh + 0.2 * (h - yh), h), int(t))
-                  for t in things)
+    rows = sorted(
+        (rng.uniform(yh + 0.2 * (h - yh), h), int(t)) for t in things)
     for y, cls in rows:
         depth = (y - yh) / (h - yh)
         if cls == CAR:
-            draw_car(c, rng.uniform(0.15, 0.85) * w, y,
-                     (0.12 + 0.18 * depth) * h,
+            draw_car(c,
+                     rng.uniform(0.15, 0.85) * w, y, (0.12 + 0.18 * depth) * h,
                      jitter_color(rng, COLORS[CAR], 20), CAR)
         else:
-            draw_pedestrian(c, rng.uniform(0.05, 0.95) * w, y,
+            draw_pedestrian(c,
+                            rng.uniform(0.05, 0.95) * w, y,
                             (0.2 + 0.3 * depth) * h,
                             jitter_color(rng, COLORS[PERSON], 25), PERSON)
 
@@ -150,10 +160,12 @@ def _draw_table(c: Canvas, x: float, y: float, size: float) -> None:
     half = size * c.rng.uniform(0.6, 0.9)
     color = jitter_color(c.rng, COLORS[TABLE], 12)
     for lx in (x - 0.85 * half, x + 0.85 * half):
-        c.paint(line_mask(c.shape, (lx, y), (lx, y - 0.6 * size),
-                          max(2, 0.1 * size)), color * 0.8, TABLE)
-    c.paint(rect_mask(c.shape, x - half, y - 0.7 * size, x + half,
-                      y - 0.56 * size), color, TABLE)
+        c.paint(
+            line_mask(c.shape, (lx, y), (lx, y - 0.6 * size),
+                      max(2, 0.1 * size)), color * 0.8, TABLE)
+    c.paint(
+        rect_mask(c.shape, x - half, y - 0.7 * size, x + half,
+                  y - 0.56 * size), color, TABLE)
 
 
 def _indoor(c: Canvas) -> None:
@@ -163,15 +175,17 @@ def _indoor(c: Canvas) -> None:
     yf = h * rng.uniform(0.55, 0.72)
     c.paint(rect_mask(c.shape, 0, yf, w, h), COLORS[FLOOR], FLOOR, 12)
     for py in np.arange(yf + 5, h, rng.uniform(5, 8)):
-        c.paint(rect_mask(c.shape, 0, py, w, py + 1),
-                np.asarray(COLORS[FLOOR]) * 0.75, FLOOR, 3)
+        c.paint(
+            rect_mask(c.shape, 0, py, w, py + 1),
+            np.asarray(COLORS[FLOOR]) * 0.75, FLOOR, 3)
 
     # A window: white frame and light panes, both "windowpane".
     ww, wh = rng.uniform(0.2, 0.35) * w, rng.uniform(0.25, 0.4) * h
     wx = rng.uniform(0.02, 0.98 - ww / w) * w
     wy = rng.uniform(0.05, 0.5) * (yf - wh)
-    c.paint(rect_mask(c.shape, wx, wy, wx + ww, wy + wh), (245, 245, 240),
-            WINDOWPANE, 3)
+    c.paint(
+        rect_mask(c.shape, wx, wy, wx + ww, wy + wh), (245, 245, 240),
+        WINDOWPANE, 3)
     draw_window_grid(c, wx + 1, wy + 1, wx + ww - 1, wy + wh - 1, 2, 2,
                      COLORS[WINDOWPANE], WINDOWPANE)
     # One or two paintings: gold frame around a colourful canvas.
@@ -179,23 +193,26 @@ def _indoor(c: Canvas) -> None:
         pw, ph = rng.uniform(0.12, 0.22) * w, rng.uniform(0.12, 0.2) * h
         px = rng.uniform(0, w - pw)
         py = rng.uniform(0.05, 0.6) * (yf - ph)
-        c.paint(rect_mask(c.shape, px, py, px + pw, py + ph),
-                COLORS[PAINTING], PAINTING, 5)
+        c.paint(
+            rect_mask(c.shape, px, py, px + pw, py + ph), COLORS[PAINTING],
+            PAINTING, 5)
         inner = rect_mask(c.shape, px + 2, py + 2, px + pw - 2, py + ph - 2)
         c.paint(inner, rng.uniform(40, 220, 3), PAINTING, 25)
     _draw_clutter(c, yf)
 
     things = [TABLE, PERSON] + list(
         rng.choice([TABLE, PERSON], rng.integers(0, 2)))
-    rows = sorted((rng.uniform(yf + 0.15 * (h - yf), h), int(t))
-                  for t in things)
+    rows = sorted(
+        (rng.uniform(yf + 0.15 * (h - yf), h), int(t)) for t in things)
     for y, cls in rows:
         depth = (y - yf) / (h - yf)
         if cls == TABLE:
-            _draw_table(c, rng.uniform(0.15, 0.85) * w, y,
+            _draw_table(c,
+                        rng.uniform(0.15, 0.85) * w, y,
                         (0.2 + 0.15 * depth) * h)
         else:
-            draw_pedestrian(c, rng.uniform(0.05, 0.95) * w, y,
+            draw_pedestrian(c,
+                            rng.uniform(0.05, 0.95) * w, y,
                             (0.35 + 0.25 * depth) * h,
                             jitter_color(rng, COLORS[PERSON], 25), PERSON)
 
@@ -248,8 +265,8 @@ def generate_ade20k(root: str,
         annotation file lists.
     """
     height, width = int(image_size[0]), int(image_size[1])
-    result = dict(root=root, classes=dict(USED_CLASSES),
-                  image_size=(height, width))
+    result = dict(
+        root=root, classes=dict(USED_CLASSES), image_size=(height, width))
     for split, num in (('train', num_train), ('val', num_val)):
         folder, prefix, key = _SPLITS[split]
         annotations = []

@@ -50,9 +50,8 @@ CITIES = dict(
 # Cityscapes annotates the 20th frame of every 30-frame snippet.
 FRAME = 19
 
-(ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEGETATION,
- TERRAIN, SKY, PERSON, RIDER, CAR, TRUCK, BUS, TRAIN, MOTORCYCLE,
- BICYCLE) = range(19)
+(ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEGETATION, TERRAIN,
+ SKY, PERSON, RIDER, CAR, TRUCK, BUS, TRAIN, MOTORCYCLE, BICYCLE) = range(19)
 # Object classes rotated through the frames, five per frame.
 OBJECTS = (WALL, FENCE, PERSON, RIDER, CAR, TRUCK, BUS, TRAIN, MOTORCYCLE,
            BICYCLE)
@@ -80,8 +79,16 @@ COLORS = {
 }
 # Height of each object at the bottom of the frame, as a fraction of H.
 OBJECT_HEIGHT = {
-    WALL: 0.14, FENCE: 0.16, PERSON: 0.45, RIDER: 0.45, CAR: 0.28,
-    TRUCK: 0.38, BUS: 0.4, TRAIN: 0.32, MOTORCYCLE: 0.28, BICYCLE: 0.28
+    WALL: 0.14,
+    FENCE: 0.16,
+    PERSON: 0.45,
+    RIDER: 0.45,
+    CAR: 0.28,
+    TRUCK: 0.38,
+    BUS: 0.4,
+    TRAIN: 0.32,
+    MOTORCYCLE: 0.28,
+    BICYCLE: 0.28
 }
 _DATASET_KEY = 1
 _SPLIT_KEY = dict(train=0, val=1)
@@ -102,8 +109,8 @@ class _Street:
 
     def depth(self, y: float) -> float:
         """0 at the horizon, 1 at the bottom row."""
-        return float(np.clip((y - self.horizon) / (self.h - self.horizon), 0,
-                             1))
+        return float(
+            np.clip((y - self.horizon) / (self.h - self.horizon), 0, 1))
 
     def road_edges(self, y: float) -> Tuple[float, float]:
         """x of the left and right road edge on row ``y``."""
@@ -155,7 +162,8 @@ def _draw_background(street: _Street) -> None:
         p0 = (street.vx + t0 * (bottom_mid - street.vx), yh + t0 * (h - yh))
         p1 = (street.vx + t1 * (bottom_mid - street.vx), yh + t1 * (h - yh))
         c.paint(
-            line_mask(c.shape, p0, p1, 1 + 3 * t0), (225, 225, 215), ROAD,
+            line_mask(c.shape, p0, p1, 1 + 3 * t0), (225, 225, 215),
+            ROAD,
             texture=3)
     # Terrain: a verge in one bottom corner, never on the road.
     corner_x = 0 if rng.random() < 0.5 else w
@@ -176,9 +184,9 @@ def _draw_background(street: _Street) -> None:
             c.paint(rect_mask(c.shape, x, top, x + bw, base), color, BUILDING)
             rows = int((base - top) // 9)
             cols = max(1, int(bw // 8))
-            window = (color * rng.uniform(0.55, 0.75)
-                      if rng.random() < 0.5 else
-                      np.minimum(255, color * 1.4))
+            window = (
+                color * rng.uniform(0.55, 0.75)
+                if rng.random() < 0.5 else np.minimum(255, color * 1.4))
             draw_window_grid(c, x + 2, top + 3, x + bw - 2, base - 4, rows,
                              cols, window, BUILDING)
         x += bw
@@ -203,20 +211,28 @@ def _draw_pole(street: _Street, top: str) -> None:
     y_top = y - height
     thick = max(2., street.w / 110)
     c.paint(
-        line_mask(c.shape, (x, y), (x, y_top), thick), COLORS[POLE], POLE,
+        line_mask(c.shape, (x, y), (x, y_top), thick),
+        COLORS[POLE],
+        POLE,
         texture=4)
     size = max(5., 0.08 * height + 4)
     if top == 'light':
         c.paint(
             rect_mask(c.shape, x - size / 2, y_top - 2.6 * size, x + size / 2,
-                      y_top), COLORS[LIGHT], LIGHT, texture=3)
+                      y_top),
+            COLORS[LIGHT],
+            LIGHT,
+            texture=3)
         lit = rng.integers(3)
         for i, lamp in enumerate([(230, 40, 30), (240, 190, 30),
                                   (40, 210, 80)]):
             lamp = np.asarray(lamp, np.float32) * (1.0 if i == lit else 0.45)
             c.paint(
                 circle_mask(c.shape, (x, y_top - (2.15 - 0.8 * i) * size),
-                            0.3 * size), lamp, LIGHT, texture=3)
+                            0.3 * size),
+                lamp,
+                LIGHT,
+                texture=3)
     elif top == 'sign':
         cy = y_top - 0.8 * size
         outer = np.array([[x, cy - size], [x + size, cy + 0.75 * size],
@@ -254,7 +270,9 @@ def _draw_motorcycle(c: Canvas, x: float, y: float, h: float) -> None:
     c.paint(polygon_mask(c.shape, body), COLORS[MOTORCYCLE], MOTORCYCLE)
     c.paint(
         circle_mask(c.shape, (x + 0.52 * h, y - 0.7 * h), 0.08 * h),
-        (250, 245, 200), MOTORCYCLE, texture=3)
+        (250, 245, 200),
+        MOTORCYCLE,
+        texture=3)
 
 
 def _draw_rider(c: Canvas, x: float, y: float, h: float) -> None:
@@ -265,17 +283,20 @@ def _draw_rider(c: Canvas, x: float, y: float, h: float) -> None:
         _draw_motorcycle(c, x, y, 0.62 * h)
     hip = (x - 0.05 * h, y - 0.5 * h)
     pants = np.asarray(COLORS[RIDER], np.float32) * 0.5
-    c.paint(line_mask(c.shape, hip, (x + 0.05 * h, y - 0.2 * h), 0.1 * h),
-            pants, RIDER)
+    c.paint(
+        line_mask(c.shape, hip, (x + 0.05 * h, y - 0.2 * h), 0.1 * h), pants,
+        RIDER)
     torso = np.array([[hip[0] - 0.1 * h, hip[1]], [hip[0] + 0.1 * h, hip[1]],
-                      [x + 0.12 * h, y - 0.85 * h], [x - 0.06 * h,
-                                                     y - 0.85 * h]])
+                      [x + 0.12 * h, y - 0.85 * h],
+                      [x - 0.06 * h, y - 0.85 * h]])
     c.paint(polygon_mask(c.shape, torso), COLORS[RIDER], RIDER)
-    c.paint(line_mask(c.shape, (x + 0.05 * h, y - 0.8 * h),
-                      (x + 0.22 * h, y - 0.58 * h), 0.07 * h),
-            COLORS[RIDER], RIDER)
-    c.paint(circle_mask(c.shape, (x + 0.05 * h, y - 0.95 * h), 0.1 * h),
-            (225, 185, 150), RIDER)
+    c.paint(
+        line_mask(c.shape, (x + 0.05 * h, y - 0.8 * h),
+                  (x + 0.22 * h, y - 0.58 * h), 0.07 * h), COLORS[RIDER],
+        RIDER)
+    c.paint(
+        circle_mask(c.shape, (x + 0.05 * h, y - 0.95 * h), 0.1 * h),
+        (225, 185, 150), RIDER)
 
 
 def _draw_truck(c: Canvas, x: float, y: float, h: float) -> None:
@@ -293,11 +314,15 @@ def _draw_truck(c: Canvas, x: float, y: float, h: float) -> None:
                   max(cab_x0, cab_x0 + front * cab_len), y - 0.18 * h),
         COLORS[TRUCK], TRUCK)
     c.paint(
-        rect_mask(c.shape, min(cab_x0 + front * 0.35 * cab_len,
-                               cab_x0 + front * 0.9 * cab_len), y - 0.62 * h,
-                  max(cab_x0 + front * 0.35 * cab_len,
-                      cab_x0 + front * 0.9 * cab_len), y - 0.42 * h),
-        (160, 190, 210), TRUCK, texture=4)
+        rect_mask(
+            c.shape,
+            min(cab_x0 + front * 0.35 * cab_len,
+                cab_x0 + front * 0.9 * cab_len), y - 0.62 * h,
+            max(cab_x0 + front * 0.35 * cab_len,
+                cab_x0 + front * 0.9 * cab_len), y - 0.42 * h),
+        (160, 190, 210),
+        TRUCK,
+        texture=4)
     draw_wheels(c, (box_x0 + front * 0.3 * h, box_x0 + front * 0.8 * h,
                     cab_x0 + front * 0.4 * cab_len), y - 0.17 * h, 0.17 * h,
                 TRUCK)
@@ -312,16 +337,18 @@ def _draw_long_vehicle(c: Canvas, x: float, y: float, h: float,
     if cls == TRAIN:
         nose_x = x1 if c.rng.random() < 0.5 else x0
         c.paint(
-            ellipse_mask(c.shape, (nose_x, y - 0.56 * h), (0.35 * h,
-                                                           0.44 * h)),
-            COLORS[cls], cls)
-        c.paint(rect_mask(c.shape, x0, y - 0.2 * h, x1, y - 0.12 * h),
-                (40, 40, 40), cls, texture=3)
+            ellipse_mask(c.shape, (nose_x, y - 0.56 * h),
+                         (0.35 * h, 0.44 * h)), COLORS[cls], cls)
+        c.paint(
+            rect_mask(c.shape, x0, y - 0.2 * h, x1, y - 0.12 * h),
+            (40, 40, 40),
+            cls,
+            texture=3)
     draw_window_grid(c, x0 + 0.1 * h, y - 0.9 * h, x1 - 0.1 * h, y - 0.45 * h,
                      1, max(1, int(length / (0.5 * h))), (170, 200, 215), cls)
     if cls == BUS:
-        draw_wheels(c, (x0 + 0.45 * h, x1 - 0.45 * h), y - 0.15 * h,
-                    0.16 * h, cls)
+        draw_wheels(c, (x0 + 0.45 * h, x1 - 0.45 * h), y - 0.15 * h, 0.16 * h,
+                    cls)
 
 
 def _draw_wall_or_fence(c: Canvas, x: float, y: float, h: float,
@@ -334,15 +361,23 @@ def _draw_wall_or_fence(c: Canvas, x: float, y: float, h: float,
         for yy in np.arange(y - h + 3, y, 4):
             c.paint(
                 rect_mask(c.shape, x0, yy, x1, yy + 1),
-                np.asarray(COLORS[WALL]) * 0.8, WALL, texture=3)
+                np.asarray(COLORS[WALL]) * 0.8,
+                WALL,
+                texture=3)
         return
     thick = max(1., h / 10)
     for px in np.arange(x0, x1 + 1, max(3., h / 3)):
-        c.paint(line_mask(c.shape, (px, y), (px, y - h), thick),
-                COLORS[FENCE], FENCE, texture=4)
+        c.paint(
+            line_mask(c.shape, (px, y), (px, y - h), thick),
+            COLORS[FENCE],
+            FENCE,
+            texture=4)
     for ry in (y - 0.85 * h, y - 0.4 * h):
-        c.paint(line_mask(c.shape, (x0, ry), (x1, ry), thick), COLORS[FENCE],
-                FENCE, texture=4)
+        c.paint(
+            line_mask(c.shape, (x0, ry), (x1, ry), thick),
+            COLORS[FENCE],
+            FENCE,
+            texture=4)
 
 
 def _draw_object(street: _Street, cls: int, y: float) -> None:
@@ -431,12 +466,15 @@ def render_cityscapes(rng: np.random.Generator, height: int, width: int,
             break
         for cls in missing:
             if cls == LIGHT or cls == SIGN or cls == POLE:
-                _draw_pole(street, {LIGHT: 'light', SIGN: 'sign'}.get(
-                    cls, 'none'))
+                _draw_pole(street, {
+                    LIGHT: 'light',
+                    SIGN: 'sign'
+                }.get(cls, 'none'))
             elif cls == VEGETATION:
                 y = street.horizon + 0.3 * (height - street.horizon)
-                draw_tree(canvas, rng.uniform(0.1, 0.9) * width, y,
-                          0.4 * height, COLORS[VEGETATION], VEGETATION)
+                draw_tree(canvas,
+                          rng.uniform(0.1, 0.9) * width, y, 0.4 * height,
+                          COLORS[VEGETATION], VEGETATION)
             elif cls in (TERRAIN, BUILDING):
                 y = street.horizon
                 patch = ellipse_mask(canvas.shape,

@@ -51,9 +51,9 @@ KEYPOINT_NAMES = ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear',
                   'right_hip', 'left_knee', 'right_knee', 'left_ankle',
                   'right_ankle')
 # 1-based keypoint index pairs, as in the COCO category record.
-SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12],
-            [7, 13], [6, 7], [6, 8], [7, 9], [8, 10], [9, 11], [2, 3], [1, 2],
-            [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]]
+SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13],
+            [6, 7], [6, 8], [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3],
+            [2, 4], [3, 5], [4, 6], [5, 7]]
 CATEGORY = dict(
     supercategory='person',
     id=1,
@@ -62,14 +62,13 @@ CATEGORY = dict(
     skeleton=SKELETON)
 DETECTION_FILE = 'COCO_val2017_detections_AP_H_56_person.json'
 (NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW,
- L_WRIST, R_WRIST, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE,
- R_ANKLE) = range(17)
+ L_WRIST, R_WRIST, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE) = range(17)
 # Fewer labelled keypoints than this and a figure is placed again.
 MIN_LABELLED = 5
 _DATASET_KEY = 3
 _SPLITS = dict(train=('train2017', 0, 1), val=('val2017', 1, 500001))
-SKIN_TONES = ((240, 200, 170), (225, 175, 135), (190, 140, 100),
-              (140, 95, 65), (100, 70, 50))
+SKIN_TONES = ((240, 200, 170), (225, 175, 135), (190, 140, 100), (140, 95, 65),
+              (100, 70, 50))
 
 
 def _direction(angle: float, side: int) -> np.ndarray:
@@ -157,21 +156,24 @@ class _Figure:
         def add(mask, color, texture=6.):
             parts.append((mask, color, texture))
 
-        for hip, knee, ankle in ((L_HIP, L_KNEE, L_ANKLE),
-                                 (R_HIP, R_KNEE, R_ANKLE)):
+        for hip, knee, ankle in ((L_HIP, L_KNEE, L_ANKLE), (R_HIP, R_KNEE,
+                                                            R_ANKLE)):
             add(line_mask(self.shape, k[hip], k[knee], 0.22 * t), self.pants)
-            add(line_mask(self.shape, k[knee], k[ankle], 0.18 * t),
+            add(
+                line_mask(self.shape, k[knee], k[ankle], 0.18 * t),
                 self.pants * 0.8)
             foot = k[ankle] + 0.06 * t * np.array([0, 1])
-            add(ellipse_mask(self.shape, foot, (0.12 * t, 0.06 * t)),
+            add(
+                ellipse_mask(self.shape, foot, (0.12 * t, 0.06 * t)),
                 (35, 30, 30), 3.)
         torso = np.array([k[L_SHOULDER], k[R_SHOULDER], k[R_HIP], k[L_HIP]])
         centre = torso.mean(0)
-        add(polygon_mask(self.shape, centre + 1.12 * (torso - centre)),
+        add(
+            polygon_mask(self.shape, centre + 1.12 * (torso - centre)),
             self.shirt)
         add(line_mask(self.shape, self.neck, self.head, 0.14 * t), self.skin)
-        for sh, el, wr in ((L_SHOULDER, L_ELBOW, L_WRIST),
-                           (R_SHOULDER, R_ELBOW, R_WRIST)):
+        for sh, el, wr in ((L_SHOULDER, L_ELBOW, L_WRIST), (R_SHOULDER,
+                                                            R_ELBOW, R_WRIST)):
             add(line_mask(self.shape, k[sh], k[el], 0.17 * t), self.shirt)
             add(line_mask(self.shape, k[el], k[wr], 0.13 * t), self.skin)
             add(circle_mask(self.shape, k[wr], 0.09 * t), self.skin * 0.92)
@@ -179,8 +181,7 @@ class _Figure:
         face = self.head - self.up * 0.06 * t
         add(circle_mask(self.shape, face, self.head_radius * 0.84), self.skin)
         for ear in (L_EAR, R_EAR):
-            add(circle_mask(self.shape, k[ear], 0.07 * t), self.skin * 0.8,
-                3.)
+            add(circle_mask(self.shape, k[ear], 0.07 * t), self.skin * 0.8, 3.)
         for eye in (L_EYE, R_EYE):
             add(circle_mask(self.shape, k[eye], 0.045 * t), (25, 25, 30), 2.)
         add(circle_mask(self.shape, k[NOSE], 0.05 * t), self.skin * 0.7, 2.)
@@ -206,7 +207,10 @@ class _Figure:
             id=ann_id,
             image_id=image_id,
             category_id=1,
-            bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+            bbox=[float(x0),
+                  float(y0),
+                  float(x1 - x0),
+                  float(y1 - y0)],
             area=float(self.mask.sum()),
             iscrowd=0,
             num_keypoints=int((visibility > 0).sum()),
@@ -219,8 +223,8 @@ def _overlaps(fig: _Figure, others: List[_Figure]) -> bool:
     lo, hi = fig.keypoints.min(0), fig.keypoints.max(0)
     for other in others:
         olo, ohi = other.keypoints.min(0), other.keypoints.max(0)
-        inter = np.prod(np.clip(np.minimum(hi, ohi) - np.maximum(lo, olo), 0,
-                                None))
+        inter = np.prod(
+            np.clip(np.minimum(hi, ohi) - np.maximum(lo, olo), 0, None))
         if inter > 0.35 * min(np.prod(hi - lo), np.prod(ohi - olo)):
             return True
     return False
@@ -240,16 +244,17 @@ def render_coco(rng: np.random.Generator, height: int, width: int,
     Returns:
         tuple[np.ndarray, list[dict]]: RGB ``uint8`` image and annotations.
     """
-    img = textured_background(rng, height, width, rng.uniform(60, 200, 3),
-                              20, cells=4)
+    img = textured_background(
+        rng, height, width, rng.uniform(60, 200, 3), 20, cells=4)
     shape = (height, width)
     # Clutter behind the figures: boxes and discs, never limb-like.
     for _ in range(rng.integers(2, 6)):
         center = rng.uniform((0, 0), (width, height))
         r = rng.uniform(0.04, 0.15) * height
-        mask = (circle_mask(shape, center, r) if rng.random() < 0.5 else
-                polygon_mask(shape, regular_polygon(
-                    center, r, 4, rng.uniform(0, np.pi))))
+        mask = (
+            circle_mask(shape, center, r)
+            if rng.random() < 0.5 else polygon_mask(
+                shape, regular_polygon(center, r, 4, rng.uniform(0, np.pi))))
         img[mask] = np.clip(rng.uniform(40, 220, 3), 0, 255)
 
     figures: List[_Figure] = []
@@ -335,12 +340,16 @@ def generate_coco_keypoints(root: str,
             file_name = f'{image_id:012d}.jpg'
             write_image(osp.join(root, folder, file_name), img)
             images.append(
-                dict(id=image_id, file_name=file_name, height=height,
-                     width=width))
+                dict(
+                    id=image_id,
+                    file_name=file_name,
+                    height=height,
+                    width=width))
             annotations += anns
         coco = dict(
-            info=dict(description='mmsupertickets synthetic person keypoints',
-                      version='1.0'),
+            info=dict(
+                description='mmsupertickets synthetic person keypoints',
+                version='1.0'),
             licenses=[],
             images=images,
             annotations=annotations,
@@ -354,8 +363,11 @@ def generate_coco_keypoints(root: str,
         result[f'{split}_ann_file'] = ann_file
         if split == 'val':
             dets = [
-                dict(image_id=a['image_id'], category_id=1, bbox=a['bbox'],
-                     score=1.0) for a in annotations
+                dict(
+                    image_id=a['image_id'],
+                    category_id=1,
+                    bbox=a['bbox'],
+                    score=1.0) for a in annotations
             ]
             det_file = osp.join(root, 'person_detection_results',
                                 DETECTION_FILE)

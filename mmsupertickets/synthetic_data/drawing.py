@@ -168,8 +168,8 @@ def rect_mask(shape: Tuple[int, int], x0: float, y0: float, x1: float,
     return mask
 
 
-def line_mask(shape: Tuple[int, int], p0: Sequence[float],
-              p1: Sequence[float], thickness: float) -> np.ndarray:
+def line_mask(shape: Tuple[int, int], p0: Sequence[float], p1: Sequence[float],
+              thickness: float) -> np.ndarray:
     """Boolean mask of a thick segment with round caps."""
     mask = np.zeros(shape, np.uint8)
     cv2.line(mask, (int(round(p0[0])), int(round(p0[1]))),
@@ -178,12 +178,14 @@ def line_mask(shape: Tuple[int, int], p0: Sequence[float],
     return mask.astype(bool)
 
 
-def regular_polygon(center: Sequence[float], radius: float, sides: int,
+def regular_polygon(center: Sequence[float],
+                    radius: float,
+                    sides: int,
                     angle: float = 0.) -> np.ndarray:
     """Vertices of a regular polygon; ``angle`` in radians."""
     t = angle + np.arange(sides) * 2 * np.pi / sides
-    return np.stack([center[0] + radius * np.cos(t),
-                     center[1] + radius * np.sin(t)], 1)
+    return np.stack(
+        [center[0] + radius * np.cos(t), center[1] + radius * np.sin(t)], 1)
 
 
 def star_polygon(center: Sequence[float],
@@ -194,12 +196,11 @@ def star_polygon(center: Sequence[float],
     """Vertices of a star with ``points`` tips; ``angle`` in radians."""
     t = angle + np.arange(2 * points) * np.pi / points
     r = np.where(np.arange(2 * points) % 2 == 0, radius, radius * inner)
-    return np.stack([center[0] + r * np.cos(t), center[1] + r * np.sin(t)],
-                    1)
+    return np.stack([center[0] + r * np.cos(t), center[1] + r * np.sin(t)], 1)
 
 
-def transform_points(points: np.ndarray, center: Sequence[float],
-                     scale: float, angle: float) -> np.ndarray:
+def transform_points(points: np.ndarray, center: Sequence[float], scale: float,
+                     angle: float) -> np.ndarray:
     """Scale, rotate (radians) and move unit-frame ``(N, 2)`` points."""
     c, s = np.cos(angle), np.sin(angle)
     rot = np.array([[c, -s], [s, c]], np.float64)
@@ -271,10 +272,12 @@ def draw_wheels(canvas: Canvas, xs: Sequence[float], y: float, radius: float,
     for x in xs:
         canvas.paint(
             circle_mask(canvas.shape, (x, y), radius), (25, 25, 25),
-            label_value, texture=4)
+            label_value,
+            texture=4)
         canvas.paint(
             circle_mask(canvas.shape, (x, y), radius * 0.4), (150, 150, 150),
-            label_value, texture=4)
+            label_value,
+            texture=4)
 
 
 def draw_window_grid(canvas: Canvas, x0: float, y0: float, x1: float,
@@ -289,7 +292,10 @@ def draw_window_grid(canvas: Canvas, x0: float, y0: float, x1: float,
             canvas.paint(
                 rect_mask(canvas.shape, x0 + c * cw + 0.25 * cw,
                           y0 + r * ch + 0.25 * ch, x0 + (c + 0.75) * cw,
-                          y0 + (r + 0.7) * ch), color, label_value, texture=5)
+                          y0 + (r + 0.7) * ch),
+                color,
+                label_value,
+                texture=5)
 
 
 def draw_pedestrian(canvas: Canvas, x: float, y_base: float, height: float,
@@ -330,7 +336,9 @@ def draw_car(canvas: Canvas, x: float, y_base: float, height: float,
     centre = cabin.mean(0, keepdims=True)
     canvas.paint(
         polygon_mask(canvas.shape, centre + 0.7 * (cabin - centre)),
-        (160, 190, 210), label_value, texture=5)
+        (160, 190, 210),
+        label_value,
+        texture=5)
     draw_wheels(canvas, (x - 0.3 * w, x + 0.3 * w), y_base - 0.16 * h,
                 0.17 * h, label_value)
 
@@ -347,5 +355,8 @@ def draw_tree(canvas: Canvas, x: float, y_base: float, height: float,
         cx = x + rng.uniform(-0.22, 0.22) * h
         cy = y_base - rng.uniform(0.6, 0.85) * h
         canvas.paint(
-            circle_mask(canvas.shape, (cx, cy), rng.uniform(0.15, 0.25) * h),
-            jitter_color(rng, leaves, 12), label_value, texture=14)
+            circle_mask(canvas.shape, (cx, cy),
+                        rng.uniform(0.15, 0.25) * h),
+            jitter_color(rng, leaves, 12),
+            label_value,
+            texture=14)

@@ -36,14 +36,14 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from .drawing import (circle_mask, finish_image, line_mask, make_rng,
-                      paint, polygon_mask, regular_polygon, star_polygon,
+from .drawing import (circle_mask, finish_image, line_mask, make_rng, paint,
+                      polygon_mask, regular_polygon, star_polygon,
                       textured_background, transform_points, write_image)
 
 WNIDS = ('n01440764', 'n01443537', 'n01484850', 'n01491361', 'n01494475',
          'n01496331', 'n01498041', 'n01514668', 'n01514859', 'n01518878')
-SHAPES = ('circle', 'square', 'triangle', 'star', 'cross', 'ring',
-          'crescent', 'hexagon', 'arrow', 'four-point star')
+SHAPES = ('circle', 'square', 'triangle', 'star', 'cross', 'ring', 'crescent',
+          'hexagon', 'arrow', 'four-point star')
 # Class hues in degrees, spread round the colour wheel.
 HUES = tuple(36 * i for i in range(10))
 _DATASET_KEY = 4
@@ -71,12 +71,14 @@ def _shape_mask(shape, label: int, center, radius: float,
     if name == 'circle':
         return circle_mask(shape, center, radius)
     if name == 'ring':
-        return circle_mask(shape, center, radius) & ~circle_mask(
-            shape, center, radius * 0.55)
+        return circle_mask(shape, center,
+                           radius) & ~circle_mask(shape, center, radius * 0.55)
     if name == 'crescent':
         off = transform_points([[0.45, 0]], (0, 0), radius, angle)[0]
-        return circle_mask(shape, center, radius) & ~circle_mask(
-            shape, np.asarray(center) + off, radius * 0.85)
+        return circle_mask(
+            shape, center,
+            radius) & ~circle_mask(shape,
+                                   np.asarray(center) + off, radius * 0.85)
     if name == 'square':
         pts = regular_polygon(center, radius * 1.05, 4, angle)
     elif name == 'triangle':
@@ -110,8 +112,8 @@ def render_imagenet(rng: np.random.Generator, size: Sequence[int],
     shape = (h, w)
     # A dull background keeps the object's hue the salient colour.
     grey = rng.uniform(70, 190)
-    img = textured_background(rng, h, w, grey + rng.uniform(-25, 25, 3), 22,
-                              cells=4)
+    img = textured_background(
+        rng, h, w, grey + rng.uniform(-25, 25, 3), 22, cells=4)
     for _ in range(rng.integers(2, 5)):
         p0 = rng.uniform((0, 0), (w, h))
         tone = rng.uniform(40, 220)
@@ -123,8 +125,7 @@ def render_imagenet(rng: np.random.Generator, size: Sequence[int],
         img[mask] = tone + rng.uniform(-10, 10, 3)
     radius = rng.uniform(0.18, 0.36) * min(h, w)
     center = rng.uniform((0.3 * w, 0.3 * h), (0.7 * w, 0.7 * h))
-    mask = _shape_mask(shape, label, center, radius,
-                       rng.uniform(0, 2 * np.pi))
+    mask = _shape_mask(shape, label, center, radius, rng.uniform(0, 2 * np.pi))
     paint(img, mask, _class_color(rng, label), rng, texture=12)
     return finish_image(rng, img, 5., 0.5)
 
@@ -169,8 +170,8 @@ def generate_imagenet(root: str,
         rng = make_rng(seed, _DATASET_KEY, 1, 1, i)
         name = f'ILSVRC2012_val_{i + 1:08d}.JPEG'
         write_image(
-            osp.join(root, 'val', name), render_imagenet(rng, image_size,
-                                                         label))
+            osp.join(root, 'val', name),
+            render_imagenet(rng, image_size, label))
         lines.append(f'{name} {label}')
     val_list = osp.join(root, 'meta', 'val.txt')
     with open(val_list, 'w') as f:

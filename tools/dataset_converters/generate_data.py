@@ -39,8 +39,8 @@ MARKER = '.generated.json'
 # name: (generator, folder under --out, num_train, num_val, (H, W))
 DATASETS = {
     'cityscapes': (generate_cityscapes, 'cityscapes', 200, 40, (128, 256)),
-    'ade20k': (generate_ade20k, 'ade/ADEChallengeData2016', 200, 40,
-               (128, 128)),
+    'ade20k':
+    (generate_ade20k, 'ade/ADEChallengeData2016', 200, 40, (128, 128)),
     'coco': (generate_coco_keypoints, 'coco', 200, 40, (192, 256)),
     # ImageNet counts are per class (10 classes).
     'imagenet': (generate_imagenet, 'imagenet', 100, 20, (64, 64)),
@@ -59,13 +59,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--num-train',
         type=int,
-        help='training images (ImageNet: per class); default per dataset: '
-        + ', '.join(f'{k} {v[2]}' for k, v in DATASETS.items()))
+        help='training images (ImageNet: per class); default per dataset: ' +
+        ', '.join(f'{k} {v[2]}' for k, v in DATASETS.items()))
     parser.add_argument(
         '--num-val',
         type=int,
-        help='validation images (ImageNet: per class); default per dataset: '
-        + ', '.join(f'{k} {v[3]}' for k, v in DATASETS.items()))
+        help='validation images (ImageNet: per class); default per dataset: ' +
+        ', '.join(f'{k} {v[3]}' for k, v in DATASETS.items()))
     parser.add_argument(
         '--size',
         type=int,
@@ -80,8 +80,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def generate_one(name: str, out: str, seed: int, num_train=None,
-                 num_val=None, size=None, force: bool = False) -> bool:
+def generate_one(name: str,
+                 out: str,
+                 seed: int,
+                 num_train=None,
+                 num_val=None,
+                 size=None,
+                 force: bool = False) -> bool:
     """Generate one dataset atomically.
 
     Args:
