@@ -438,6 +438,10 @@ def test_cli_skip_force_and_atomic(tmp_path, capsys, monkeypatch):
     record = json.load(open(osp.join(target, cli.MARKER)))
     assert record['counts'] == dict(train=10, val=10)
     assert sorted(os.listdir(out)) == ['imagenet']
+    # Same mode as a folder made the ordinary way, not mkdtemp's 0700.
+    os.makedirs(osp.join(str(tmp_path), 'plain'))
+    assert os.stat(target).st_mode == os.stat(
+        osp.join(str(tmp_path), 'plain')).st_mode
     digest = tree_digest(target)
 
     assert cli.main(args) == 0

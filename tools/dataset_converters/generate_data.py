@@ -128,6 +128,10 @@ def generate_one(name: str,
     parent = osp.dirname(target)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(target)}.tmp-', dir=parent)
+    # mkdtemp makes a private (0700) folder; give the dataset the usual mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
     start = time.time()
     try:
         info = generator(
