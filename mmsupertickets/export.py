@@ -157,12 +157,6 @@ def arch_owners(model: nn.Module,
     return owners
 
 
-def _hook_type_name(hook_cfg) -> str:
-    hook_type = hook_cfg.get('type') if isinstance(hook_cfg, dict) else None
-    return hook_type if isinstance(hook_type, str) else getattr(
-        hook_type, '__name__', str(hook_type))
-
-
 def _is_search_hook(hook_cfg) -> bool:
     """Whether a ``custom_hooks`` entry is one of the SuperTickets hooks."""
     from .engine.hooks import (IterativeReactivationHook,
