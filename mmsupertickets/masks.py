@@ -134,7 +134,7 @@ class WeightMasks:
     def bake(self, model: nn.Module) -> None:
         """Write zeros where masks are zero (for export); masks stay."""
         for name, mask in self.masks.items():
-            model.get_parameter(name).mul_(mask)
+            model.get_parameter(name).masked_fill_(~mask, 0)
 
     def state_dict(self) -> Dict[str, torch.Tensor]:
         return {n: m.cpu() for n, m in self.masks.items()}
