@@ -1,0 +1,557 @@
+"""One-shot pruning of a searched subnet: the S+P baselines.
+
+The paper compares SuperTickets with *search, then prune* pipelines: the
+supernet is trained with the architecture search only, the searched subnet
+is pruned once (random, magnitude or SNIP scores) and evaluated, with and
+without fine-tuning under fixed masks. Every step here goes through the
+stock mmengine runner built from the search config:
+
+1. **One-shot prune and evaluate** (a runner whose ``load_from`` is the
+   search checkpoint): loading the checkpoint rebuilds the searched subnet
+   (``after_load_checkpoint`` of the pruning hook, which reads the same
+   ``meta['supertickets']['arch']`` as the search hook); right before the
+   first evaluation :class:`OneShotPruningHook` prunes the loaded weights to
+   the ratio; ``runner.val()`` (or ``test()`` when the config has no
+   validation) measures the pruned subnet. The ticket (the checkpoint's
+   weights + the masks) is written next to the results.
+2. **Retrain** (optional, a second runner loading that ticket): a
+   ``ProgressivePruningHook(prune_interval=None)`` loads the masks and keeps
+   them fixed while ``runner.train()`` fine-tunes; the run ends with an
+   evaluation.
+
+The retraining runner has **no** ``SuperNetSearchHook``: the baseline
+fine-tunes a fixed architecture, and a search hook kept with ρ = 0 would
+still run its final shrink at the last iteration (channels whose |γ| is at
+or below the threshold would go, slicing the masks and moving the
+sparsity), so the hook is removed rather than neutralised. The subnet is
+rebuilt on load by the pruning hook instead, and the checkpoints of the
+retraining run keep the full searched architecture (``_KeepTicketMeta``).
+
+Costs are counted with :func:`mmsupertickets.flops.complexity` at the
+search's profiling input size: the dense subnet, the sparse ticket (exact
+per layer) and the dense MACs × global density that the paper reports.
+"""
+import copy
+import itertools
+import json
+import os
+import os.path as osp
+import time
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.config import Config
+from mmengine.dist import barrier, is_main_process
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from mmsupertickets.engine.hooks import ProgressivePruningHook
+from mmsupertickets.engine.hooks.progressive_pruning_hook import \
+    DEFAULT_EXCLUDE
+from mmsupertickets.engine.runner_surgery import META_KEY, unwrap
+from mmsupertickets.flops import complexity
+from mmsupertickets.safe_loading import save_checkpoint_atomically
+from mmsupertickets.scorers import SCORERS, SELECTIONS
+from mmsupertickets.shrinking import export_arch
+
+__all__ = [
+    'OneShotPruningHook', 'check_ratios', 'check_scorers', 'result_name',
+    'prune_oneshot', 'run_sweep'
+]
+
+# Hooks of a SuperTickets training run that the baseline must not run.
+TICKET_HOOKS = ('SuperNetSearchHook', 'ProgressivePruningHook',
+                'IterativeReactivationHook')
+
+_RUN_COUNTER = itertools.count()
+
+
+def check_ratios(ratios: Sequence[float]) -> List[float]:
+    """Validate pruning ratios (fractions of prunable weights removed)."""
+    out = []
+    for r in ratios:
+        if not isinstance(r, (int, float)) or not 0 <= r < 1:
+            raise ValueError(f'pruning ratio {r!r} is outside [0, 1)')
+        out.append(float(r))
+    if not out:
+        raise ValueError('no pruning ratio given')
+    return out
+
+
+def check_scorers(scorers: Sequence[str]) -> List[str]:
+    """Validate scorer names against :data:`mmsupertickets.scorers.SCORERS`."""
+    for s in scorers:
+        if s not in SCORERS:
+            raise ValueError(f'scorer {s!r} is unknown; choose from '
+                             f'{sorted(SCORERS)}')
+    if not scorers:
+        raise ValueError('no scorer given')
+    return list(scorers)
+
+
+def result_name(scorer: str, ratio: float) -> str:
+    """``'<scorer>_<ratio>'``, e.g. ``'snip_0.93'``: the run's file stem."""
+    return f'{scorer}_{ratio:g}'
+
+
+def _type_name(hook_cfg) -> str:
+    t = hook_cfg.get('type') if isinstance(hook_cfg, dict) else \
+        type(hook_cfg)
+    return t if isinstance(t, str) else getattr(t, '__name__', str(t))
+
+
+def _to_float_dict(metrics: Optional[dict]) -> Optional[Dict[str, float]]:
+    if metrics is None:
+        return None
+    out = {}
+    for k, v in metrics.items():
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            pass  # per-class tables and the like: not a scalar
+    return out
+
+
+class OneShotPruningHook(ProgressivePruningHook):
+    """Prunes the loaded model once, right before its first evaluation.
+
+    A :class:`ProgressivePruningHook` that never prunes during training
+    (``prune_interval=None``) and prunes to ``ratio`` in ``before_val`` or
+    ``before_test``, i.e. after the checkpoint has been loaded. Masks a
+    checkpoint brings along are dropped first: the baseline prunes the
+    dense searched subnet. SNIP scores are taken on the first batch of the
+    config's ``train_dataloader``; the BN running statistics that this
+    training-mode forward updates are put back afterwards, so only the
+    masks differ from the loaded model.
+
+    Args:
+        ratio (float): Fraction of prunable weights removed, in [0, 1).
+        scorer (str): ``'random'``, ``'magnitude'`` or ``'snip'``.
+            Defaults to ``'magnitude'``.
+        scope (str): ``'global'`` or ``'layer'``. Defaults to ``'global'``.
+        exclude (Sequence[str]): Regexes of weights never pruned.
+            Defaults to the stock heads' final classifiers.
+        seed (int): Seed of the random scorer. Defaults to 0.
+
+    Example:
+        >>> runner = Runner.from_cfg(cfg)  # cfg.load_from = search ckpt
+        >>> hook = OneShotPruningHook(0.9, scorer='snip')
+        >>> runner.register_hook(hook)
+        >>> metrics = runner.val()
+        >>> hook.sparsity(runner)
+        0.9
+    """
+
+    def __init__(self,
+                 ratio: float,
+                 scorer: str = 'magnitude',
+                 scope: str = 'global',
+                 exclude: Sequence[str] = DEFAULT_EXCLUDE,
+                 seed: int = 0):
+        check_ratios([ratio])
+        super().__init__(target_sparsity=ratio, prune_interval=None,
+                         scorer=scorer, scope=scope, exclude=exclude,
+                         seed=seed)
+        self.ratio = float(ratio)
+        self.pruned = False
+        self.loaded: Optional[dict] = None
+        self._batch = None
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        super().after_load_checkpoint(runner, checkpoint)
+        # Kept to write the one-shot ticket without reading the file again;
+        # the runner loads a revised copy of the state dict, not this one.
+        self.loaded = dict(meta=checkpoint.get('meta', {}),
+                           state_dict=checkpoint['state_dict'])
+
+    def before_val(self, runner) -> None:
+        self._prune_once(runner)
+
+    def before_test(self, runner) -> None:
+        self._prune_once(runner)
+
+    def _prune_once(self, runner) -> None:
+        if self.pruned:
+            return
+        if self.masks.masks:
+            print_log(
+                f'[SuperTickets] the checkpoint carries '
+                f'{len(self.masks.masks)} masks; they are dropped: the '
+                'one-shot baseline prunes the dense searched subnet',
+                logger='current', level='WARNING')
+            self.masks.clear()
+        batch = self.first_batch(runner) if self.scorer == 'snip' else None
+        self.prune(runner, self.ratio, data_batch=batch,
+                   event=f'one-shot {self.scorer} prune')
+        self.pruned = True
+
+    def first_batch(self, runner):
+        """The first training batch (fetched once)."""
+        if self._batch is None:
+            self._batch = first_train_batch(runner)
+        return self._batch
+
+    def batch_shape(self, runner) -> List[int]:
+        """(H, W) of the first training batch's images."""
+        inputs = self.first_batch(runner)['inputs']
+        return list(inputs[0].shape[-2:])
+
+    def batch_gradients(self, runner, weights, data_batch):
+        model = unwrap(runner.model)
+        buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
+        was_training = model.training
+        model.train()
+        try:
+            return super().batch_gradients(runner, weights, data_batch)
+        finally:
+            with torch.no_grad():
+                for n, b in model.named_buffers():
+                    b.copy_(buffers[n])
+            model.train(was_training)
+
+
+def first_train_batch(runner):
+    """The first batch of the config's ``train_dataloader`` (seeded like
+    the runner's), for data-dependent scores."""
+    loader_cfg = runner.cfg.get('train_dataloader')
+    if not loader_cfg:
+        raise ValueError('the snip scorer needs a batch, but the config '
+                         'has no train_dataloader')
+    loader = runner.build_dataloader(copy.deepcopy(loader_cfg),
+                                     seed=runner.seed)
+    return next(iter(loader))
+
+
+class _MetricsRecorder(Hook):
+    """Keeps the metrics of the last validation/test and when it ran."""
+
+    priority = 'VERY_LOW'
+
+    def __init__(self):
+        self.metrics = None
+        self.at_iter = None
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self.metrics, self.at_iter = metrics, runner.iter
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        self.metrics, self.at_iter = metrics, runner.iter
+
+
+class _KeepTicketMeta(Hook):
+    """Writes the searched architecture with its removed units (as 0) and
+    the search state into every checkpoint of the retraining run, so that
+    they load into the supernet of the config like the search checkpoint.
+
+    The pruning hook alone would only list the units still present, and a
+    fresh supernet would refuse that architecture.
+    """
+
+    priority = 44  # before ProgressivePruningHook (45), which keeps it
+
+    def __init__(self, ticket_meta: dict):
+        self.arch_names = list(ticket_meta.get('arch', {}))
+        self.search = ticket_meta.get('search')
+        self.oneshot = ticket_meta.get('oneshot')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        meta = checkpoint.setdefault('meta', {}).setdefault(META_KEY, {})
+        meta['arch'] = export_arch(unwrap(runner.model), self.arch_names)
+        if self.search is not None:
+            meta.setdefault('search', self.search)
+        if self.oneshot is not None:
+            meta.setdefault('oneshot', self.oneshot)
+
+
+def _eval_mode(cfg: Config) -> str:
+    if all(cfg.get(k) is not None
+           for k in ('val_dataloader', 'val_cfg', 'val_evaluator')):
+        return 'val'
+    if all(cfg.get(k) is not None
+           for k in ('test_dataloader', 'test_cfg', 'test_evaluator')):
+        return 'test'
+    raise ValueError('the config can evaluate nothing: it needs '
+                     'val_dataloader/val_cfg/val_evaluator or the test_ '
+                     'ones')
+
+
+def _is_iter_based(train_cfg: dict) -> bool:
+    loop = train_cfg.get('type')
+    if loop is not None:
+        name = loop if isinstance(loop, str) else loop.__name__
+        return 'Iter' in name
+    return not train_cfg.get('by_epoch', True)
+
+
+def retrain_loop(cfg: Config, iters: Optional[int] = None,
+                 epochs: Optional[int] = None) -> dict:
+    """The ``train_cfg`` of the fine-tuning run.
+
+    With neither ``iters`` nor ``epochs`` the config's own loop is kept.
+    ``epochs`` needs an epoch-based config (an iteration-based one usually
+    samples forever, so an epoch is not defined by its loader).
+    """
+    if iters is not None and epochs is not None:
+        raise ValueError('give retrain iters or epochs, not both '
+                         f'(iters={iters}, epochs={epochs})')
+    train_cfg = copy.deepcopy(dict(cfg.get('train_cfg') or {}))
+    if not train_cfg:
+        raise ValueError('retraining needs the config\'s train_cfg, '
+                         'train_dataloader and optim_wrapper')
+    if iters is not None:
+        if int(iters) != iters or iters <= 0:
+            raise ValueError(f'retrain iters={iters!r} must be a positive '
+                             'integer')
+        # Validate once, at the end: that is the number reported.
+        return dict(type='IterBasedTrainLoop', max_iters=int(iters),
+                    val_interval=int(iters))
+    if epochs is not None:
+        if int(epochs) != epochs or epochs <= 0:
+            raise ValueError(f'retrain epochs={epochs!r} must be a positive '
+                             'integer')
+        if _is_iter_based(train_cfg):
+            raise ValueError(
+                f'retrain epochs={epochs} needs an epoch-based train loop, '
+                f'but the config trains by iterations ({train_cfg}); give '
+                'the number of iterations instead')
+        return dict(type='EpochBasedTrainLoop', max_epochs=int(epochs),
+                    val_interval=int(epochs))
+    return train_cfg
+
+
+def _base_config(config, cfg_options: Optional[dict]) -> Config:
+    cfg = config if isinstance(config, Config) else Config.fromfile(config)
+    cfg = copy.deepcopy(cfg)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    hooks = list(cfg.get('custom_hooks') or [])
+    dropped = [_type_name(h) for h in hooks if _type_name(h) in TICKET_HOOKS]
+    if dropped:
+        print_log(f'[SuperTickets] S+P baseline: not running {dropped} of '
+                  'the config (the subnet stays as searched, the masks are '
+                  'the one-shot ones)', logger='current')
+    cfg.custom_hooks = [h for h in hooks if _type_name(h) not in TICKET_HOOKS]
+    cfg.resume = False
+    return cfg
+
+
+def _build_runner(cfg: Config, work_dir: str, load_from: str,
+                  stage: str) -> Runner:
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir = work_dir
+    cfg.load_from = load_from
+    # Logger and visualizer instances are looked up by experiment name:
+    # every runner of the sweep needs its own, or it writes into the
+    # previous run's files.
+    cfg.experiment_name = (f'{stage}_{time.strftime("%Y%m%d_%H%M%S")}_'
+                           f'{os.getpid()}_{next(_RUN_COUNTER)}')
+    if 'runner_type' in cfg:
+        with RUNNERS.switch_scope_and_registry(
+                cfg.get('default_scope')) as runners:
+            return runners.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def _evaluate(runner: Runner, mode: str) -> dict:
+    return runner.val() if mode == 'val' else runner.test()
+
+
+def prune_oneshot(config,
+                  checkpoint: str,
+                  scorer: str,
+                  ratio: float,
+                  work_dir: str,
+                  retrain: bool = False,
+                  retrain_iters: Optional[int] = None,
+                  retrain_epochs: Optional[int] = None,
+                  scope: str = 'global',
+                  exclude: Sequence[str] = DEFAULT_EXCLUDE,
+                  seed: int = 0,
+                  input_shape: Optional[Sequence[int]] = None,
+                  cfg_options: Optional[dict] = None) -> dict:
+    """One S+P run: prune the searched subnet once, evaluate, (retrain).
+
+    Args:
+        config (str | Config): The search-only config (its search, pruning
+            and reactivation hooks are not run).
+        checkpoint (str): A checkpoint of that config; only read.
+        scorer (str): ``'random'``, ``'magnitude'`` or ``'snip'``.
+        ratio (float): Fraction of prunable weights removed, in [0, 1).
+        work_dir (str): Results go to ``<work_dir>/<scorer>_<ratio>.json``,
+            the runs' logs, the one-shot ticket and the retrained
+            checkpoints under ``<work_dir>/<scorer>_<ratio>/``.
+        retrain (bool): Also fine-tune with the masks fixed and evaluate
+            again. Defaults to False.
+        retrain_iters (int, optional): Length of the fine-tuning in
+            iterations. Defaults to None.
+        retrain_epochs (int, optional): ... or in epochs (epoch-based
+            configs). With neither, the config's ``train_cfg`` is used.
+        scope (str): ``'global'`` or ``'layer'``. Defaults to ``'global'``.
+        exclude (Sequence[str]): Regexes of weights never pruned.
+        seed (int): Seed of the random scorer. Defaults to 0.
+        input_shape (Sequence[int], optional): (H, W) at which params and
+            MACs are counted. Defaults to the search's profiling size
+            stored in the checkpoint.
+        cfg_options (dict, optional): Overrides merged into the config.
+
+    Returns:
+        dict: The record also written as JSON (scorer, ratio, achieved
+        sparsity, metrics before/after retraining, params/MACs).
+
+    Example:
+        >>> res = prune_oneshot('configs/search.py', 'iter_80000.pth',
+        ...                     'magnitude', 0.9, 'work_dirs/sp',
+        ...                     retrain=True, retrain_iters=2000)
+        >>> res['sparsity'], res['metrics']['retrained']['mIoU']
+    """
+    check_scorers([scorer])
+    check_ratios([ratio])
+    if scope not in SELECTIONS:
+        raise ValueError(f'scope={scope!r} is unknown; choose one of '
+                         f'{sorted(SELECTIONS)}')
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint file {checkpoint!r} does not '
+                                'exist')
+    checkpoint = osp.abspath(checkpoint)
+    cfg = _base_config(config, cfg_options)
+    mode = _eval_mode(cfg)
+    train_cfg = retrain_loop(cfg, retrain_iters, retrain_epochs) \
+        if retrain else None
+    name = result_name(scorer, ratio)
+    run_dir = osp.join(osp.abspath(work_dir), name)
+
+    # 1. One-shot prune, then evaluate the pruned subnet.
+    runner = _build_runner(cfg, osp.join(run_dir, 'oneshot'), checkpoint,
+                           f'{name}_oneshot')
+    hook = OneShotPruningHook(ratio, scorer=scorer, scope=scope,
+                              exclude=exclude, seed=seed)
+    runner.register_hook(hook)
+    metrics_oneshot = _to_float_dict(_evaluate(runner, mode))
+    source_meta = copy.deepcopy(hook.loaded['meta'].get(META_KEY) or {})
+    search = source_meta.get('search') or {}
+    # Count at the size the search profiled at (its default: the first
+    # training images), so S+P and SuperTickets costs compare.
+    input_shape = [int(s) for s in (input_shape or search.get('input_shape')
+                                    or hook.batch_shape(runner))]
+    model = unwrap(runner.model)
+    prunable = list(hook.prunable(runner))
+    kept, total = hook.masks.kept_and_total(model, prunable)
+    sparsity = 1 - kept / max(total, 1)
+    dense = complexity(model, input_shape)
+    sparse = complexity(model, input_shape, hook.masks.densities(prunable))
+    masks = hook.masks.state_dict()
+
+    # The one-shot ticket: the checkpoint's weights (untouched by the
+    # evaluation) with the masks, loadable by tools/test.py and by the
+    # retraining run.
+    ticket_meta = copy.deepcopy(source_meta)
+    ticket_meta['arch'] = export_arch(model, list(source_meta.get(
+        'arch', {})))
+    ticket_meta['pruning'] = dict(masks=masks, events=1, last_ratio=ratio,
+                                  target_sparsity=ratio)
+    ticket_meta['oneshot'] = dict(scorer=scorer, scope=scope, ratio=ratio,
+                                  seed=seed, source=checkpoint)
+    meta = copy.deepcopy(hook.loaded['meta'])
+    meta[META_KEY] = ticket_meta
+    ticket_path = osp.join(run_dir, 'oneshot_ticket.pth')
+    if is_main_process():
+        save_checkpoint_atomically(
+            dict(meta=meta, state_dict=hook.loaded['state_dict']),
+            ticket_path)
+    barrier()
+    del runner, hook
+
+    result = dict(
+        method='S+P', scorer=scorer, scope=scope, ratio=ratio,
+        sparsity=sparsity, kept_weights=kept, prunable_weights=total,
+        config=config if isinstance(config, str) else getattr(
+            config, 'filename', None),
+        checkpoint=checkpoint, ticket=ticket_path, eval_split=mode,
+        input_shape=input_shape, seed=seed,
+        complexity=dict(
+            input_shape=input_shape,
+            supernet=search.get('supernet_cost'),
+            dense_subnet=dict(params=dense['params'], macs=dense['macs']),
+            sparse=dict(params=sparse['sparse_params'],
+                        macs=sparse['sparse_macs']),
+            macs_x_global_density=sparse['macs_x_global_density']),
+        metrics=dict(oneshot=metrics_oneshot, retrained=None),
+        retrain=None, work_dirs=dict(oneshot=osp.join(run_dir, 'oneshot')))
+
+    # 2. Fine-tune with the masks fixed, then evaluate again.
+    if retrain:
+        rcfg = copy.deepcopy(cfg)
+        rcfg.train_cfg = train_cfg
+        rcfg.custom_hooks = list(rcfg.custom_hooks) + [
+            dict(type='ProgressivePruningHook', target_sparsity=ratio,
+                 prune_interval=None, scorer=scorer, scope=scope,
+                 exclude=list(exclude), seed=seed)
+        ]
+        retrain_dir = osp.join(run_dir, 'retrain')
+        runner = _build_runner(rcfg, retrain_dir, ticket_path,
+                               f'{name}_retrain')
+        recorder = _MetricsRecorder()
+        runner.register_hook(recorder)
+        runner.register_hook(_KeepTicketMeta(ticket_meta))
+        runner.train()
+        if recorder.metrics is None or recorder.at_iter != runner.iter:
+            # The loop did not evaluate the final model.
+            _evaluate(runner, mode)
+        pp = next(h for h in runner.hooks
+                  if type(h) is ProgressivePruningHook)
+        model = unwrap(runner.model)
+        after = pp.masks.state_dict()
+        fixed = after.keys() == masks.keys() and all(
+            torch.equal(after[k], masks[k]) for k in masks)
+        result['metrics']['retrained'] = _to_float_dict(recorder.metrics)
+        result['sparsity_after_retrain'] = pp.sparsity(runner)
+        result['masks_fixed'] = bool(fixed)
+        result['retrain'] = dict(train_cfg=dict(train_cfg),
+                                 iters=runner.iter, epochs=runner.epoch)
+        result['work_dirs']['retrain'] = retrain_dir
+        if not fixed:
+            raise RuntimeError(f'{name}: the masks changed while retraining')
+        del runner, pp
+
+    if is_main_process():
+        out = osp.join(osp.abspath(work_dir), f'{name}.json')
+        with open(out + '.tmp', 'w') as f:
+            json.dump(result, f, indent=2, default=str)
+        os.replace(out + '.tmp', out)
+    return result
+
+
+def run_sweep(config,
+              checkpoint: str,
+              scorers: Sequence[str] = ('random', 'magnitude', 'snip'),
+              ratios: Sequence[float] = (0.5, 0.9),
+              work_dir: str = 'work_dirs/s_plus_p',
+              **kwargs) -> List[dict]:
+    """:func:`prune_oneshot` for every scorer and ratio.
+
+    Arguments are validated before the first run starts; ``kwargs`` go to
+    :func:`prune_oneshot`.
+
+    Example:
+        >>> run_sweep('configs/search.py', 'iter_80000.pth',
+        ...           ['random', 'magnitude', 'snip'], [0.5, 0.9, 0.95],
+        ...           'work_dirs/sp', retrain=True, retrain_iters=2000)
+    """
+    scorers = check_scorers(scorers)
+    ratios = check_ratios(ratios)
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint file {checkpoint!r} does not '
+                                'exist')
+    results = []
+    for scorer in scorers:
+        for ratio in ratios:
+            res = prune_oneshot(config, checkpoint, scorer, ratio, work_dir,
+                                **kwargs)
+            print_log(
+                f'[SuperTickets] S+P {scorer} {ratio:g}: sparsity '
+                f'{res["sparsity"]:.4f}, metrics {res["metrics"]}',
+                logger='current')
+            results.append(res)
+    return results
