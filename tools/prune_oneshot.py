@@ -28,6 +28,7 @@ import sys
 
 import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
 
 from mmsupertickets.dist import LAUNCHERS, setup_launcher
 from mmsupertickets.engine.hooks.progressive_pruning_hook import \
@@ -120,11 +121,20 @@ def main(argv=None):
     work_dir = args.work_dir or osp.join(
         'work_dirs', 's_plus_p',
         osp.splitext(osp.basename(args.config))[0])
-    return run_sweep(
+    results = run_sweep(
         cfg, args.checkpoint, args.scorers, args.ratios, work_dir,
         retrain=args.retrain, retrain_iters=args.retrain_iters,
         retrain_epochs=args.retrain_epochs, scope=args.scope,
         exclude=args.exclude, seed=args.seed, input_shape=args.shape)
+    if is_main_process():
+        # The runners log at the config's level; the summary always shows.
+        for r in results:
+            after = r['metrics']['retrained']
+            print(f'S+P {r["scorer"]} {r["ratio"]:g}: sparsity '
+                  f'{r["sparsity"]:.4f}, one-shot {r["metrics"]["oneshot"]}'
+                  + (f', retrained {after}' if after else ''))
+        print(f'results: {osp.abspath(work_dir)}/<scorer>_<ratio>.json')
+    return results
 
 
 if __name__ == '__main__':
