@@ -1,0 +1,275 @@
+"""Helpers shared by the benchmark scripts of this folder.
+
+Timings that are compared are always taken in one run, interleaved round by
+round (the order alternates between rounds), and summarised by medians, so
+that a machine shared with other work slows every side alike.
+"""
+import argparse
+import copy
+import datetime
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+# Small supernet for --smoke runs: the same kind of stages, blocks and
+# kernel paths at a fraction of the size, so that every code path runs in
+# seconds.
+SMOKE_BACKBONE = dict(
+    type='SuperTicketHRNet',
+    stem_channels=8,
+    stage_channels=((8, ), (8, 16)),
+    stage_blocks=((1, ), (1, 1)),
+    kernel_sizes=(3, 5),
+    out_indices=(0, 1),
+    expand_ratio=2)
+
+DATA_PREPROCESSOR = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255)
+
+
+# -- command line and environment --------------------------------------------
+def add_common_args(parser: argparse.ArgumentParser, repeats: int,
+                    warmup: int) -> None:
+    parser.add_argument('--repeats', type=int, default=repeats,
+                        help='timed rounds per side (medians are reported)')
+    parser.add_argument('--warmup', type=int, default=warmup,
+                        help='untimed rounds per side before the timed ones')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch intra-op threads (default 1: the '
+                        'machine is shared, one thread per process keeps '
+                        'both sides of a ratio under the same load)')
+    parser.add_argument('--smoke', action='store_true',
+                        help='tiny model and input, 1 round: checks that '
+                        'the script runs, the numbers mean nothing')
+
+
+def setup(threads: int) -> None:
+    """Thread count and quiet logs for a benchmark process."""
+    torch.set_num_threads(threads)
+    from mmengine.logging import MMLogger
+
+    # The hooks log every event through the current MMLogger; keep the
+    # benchmark's own table readable.
+    MMLogger.get_instance('supertickets_benchmark', log_level='WARNING')
+    import mmsupertickets  # noqa: F401  (registers the modules)
+    from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+
+
+def cpu_model() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown CPU'
+
+
+def print_header(title: str, threads: int) -> None:
+    """What the numbers below were measured on."""
+    load = ', '.join(f'{x:.2f}' for x in os.getloadavg())
+    print(f'# {title}')
+    print(f'# {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, '
+          f'{cpu_model()}, nproc {os.cpu_count()}, torch {torch.__version__}'
+          f', {threads} thread(s), load average {load}')
+
+
+# -- timing ------------------------------------------------------------------
+class Clock:
+    """Wall and process CPU seconds since the last :meth:`start`.
+
+    CPU time counts only the cycles this process got, so a machine shared
+    with other work inflates it much less than wall time; with one torch
+    thread and one side running at a time it is that side's work.
+    """
+
+    def __init__(self):
+        self.start()
+
+    def start(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def read(self) -> Tuple[float, float]:
+        return (time.perf_counter() - self.wall,
+                time.process_time() - self.cpu)
+
+
+@dataclass
+class Samples:
+    """Timed repeats of one side: wall and CPU seconds."""
+    wall: List[float] = field(default_factory=list)
+    cpu: List[float] = field(default_factory=list)
+
+    def add(self, wall: float, cpu: float) -> None:
+        self.wall.append(wall)
+        self.cpu.append(cpu)
+
+    @property
+    def med_wall(self) -> float:
+        return statistics.median(self.wall)
+
+    @property
+    def med_cpu(self) -> float:
+        return statistics.median(self.cpu)
+
+    def cells(self) -> List[str]:
+        """Table cells: wall median, wall range, CPU median."""
+        return [f'{self.med_wall:.3f}', spread(self.wall),
+                f'{self.med_cpu:.3f}']
+
+
+TIME_HEADERS = ['wall s (median)', 'wall range', 'CPU s (median)']
+
+
+def interleaved(fns: Dict[str, Callable[[], None]], repeats: int,
+                warmup: int) -> Dict[str, Samples]:
+    """Seconds per call of each function, run round by round.
+
+    Every round calls each function once; odd rounds go in reverse order
+    so that no side always runs right after the same other one.
+    """
+    names = list(fns)
+    times = {n: Samples() for n in names}
+    clock = Clock()
+    for r in range(warmup + repeats):
+        order = names if r % 2 == 0 else names[::-1]
+        for n in order:
+            clock.start()
+            fns[n]()
+            wall, cpu = clock.read()
+            if r >= warmup:
+                times[n].add(wall, cpu)
+    return times
+
+
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs)
+
+
+def spread(xs: Sequence[float]) -> str:
+    return f'{min(xs):.3f}-{max(xs):.3f}'
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence],
+                left: int = 1) -> None:
+    """A plain-text table; the first ``left`` columns are left-aligned."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for k, r in enumerate(cells):
+        print('  '.join(c.ljust(w) if i < left else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(r, widths))))
+        if k == 0:
+            print('  '.join('-' * w for w in widths))
+
+
+# -- models ------------------------------------------------------------------
+def seg_model_cfg(tiny: bool = False, num_classes: int = 19) -> dict:
+    """mmseg EncoderDecoder: SuperTicketHRNet + HRNASSegHead (Cityscapes).
+
+    Args:
+        tiny (bool): The small --smoke supernet instead of the paper's.
+        num_classes (int): Classes of the head. Defaults to 19.
+    """
+    if tiny:
+        backbone = copy.deepcopy(SMOKE_BACKBONE)
+        head = dict(in_channels=[8, 16], in_index=[0, 1], channels=16,
+                    kernel_sizes=(3, 5), expand_ratio=2)
+    else:
+        backbone = dict(type='SuperTicketHRNet')
+        head = dict(in_channels=[18, 36, 72, 144], in_index=[0, 1, 2, 3],
+                    channels=90)
+    return dict(
+        type='EncoderDecoder',
+        data_preprocessor=copy.deepcopy(DATA_PREPROCESSOR),
+        backbone=backbone,
+        decode_head=dict(
+            type='HRNASSegHead', input_transform='resize_concat',
+            num_classes=num_classes,
+            loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0),
+            **head),
+        test_cfg=dict(mode='whole'))
+
+
+def build_seg_model(tiny: bool = False, seed: int = 0) -> nn.Module:
+    """The supernet segmentor with the HR-NAS init."""
+    from mmseg.registry import MODELS
+    torch.manual_seed(seed)
+    model = MODELS.build(seg_model_cfg(tiny))
+    # The parts' own init, without the per-parameter init log of
+    # BaseModule.init_weights.
+    model.backbone.init_weights()
+    model.decode_head.init_weights()
+    return model
+
+
+def randomise_gammas(model: nn.Module, seed: int = 0) -> None:
+    """|γ| ~ U(0.01, 1) for every searchable channel: a stand-in for a
+    trained supernet's scales, so that ranking channels by |γ| is not a
+    tie-break of the init (γ = 1)."""
+    from mmsupertickets.searchable import find_searchable_units
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for u in find_searchable_units(model):
+            w = u.norm.weight
+            w.copy_(torch.rand(w.shape, generator=g) * 0.99 + 0.01)
+
+
+def shrink_to_macs(model: nn.Module, shape: Sequence[int],
+                   fraction: float) -> Tuple[dict, dict]:
+    """Remove the lowest-|γ| channels of every unit until MACs ≈ fraction.
+
+    Each unit's MACs are linear in its channels (1×1 expand, depthwise,
+    1×1 project), so one count of the supernet gives the share ``f`` of
+    every unit's channels to keep: fixed + f · searchable = fraction ·
+    total. Every unit keeps its ``round(f · channels)`` (at least 1)
+    largest-|γ| channels.
+
+    Returns:
+        tuple: complexity of the model before and after (from
+        :func:`mmsupertickets.flops.complexity`, at ``shape``).
+    """
+    from mmsupertickets.flops import complexity, macs_by_module
+    from mmsupertickets.searchable import find_searchable_units
+    from mmsupertickets.shrinking import apply_plan, plan_channel_removal
+    before = complexity(model, shape)
+    macs = macs_by_module(model, shape)
+    units = find_searchable_units(model)
+    searchable = sum(macs.get(u.name, 0) for u in units)
+    fixed = before['macs'] - searchable
+    keep_share = (fraction * before['macs'] - fixed) / max(searchable, 1)
+    if not 0 < keep_share <= 1:
+        raise ValueError(f'MACs fraction {fraction} is out of reach: the '
+                         f'unsearchable layers alone hold '
+                         f'{fixed / before["macs"]:.2f} of the MACs')
+    keep = {}
+    for u in units:
+        num = max(1, int(round(keep_share * u.channels)))
+        if num < u.channels:
+            order = u.norm.weight.detach().abs().argsort(descending=True)
+            keep[u.name] = order[:num].sort().values
+    apply_plan(model, plan_channel_removal(model, keep))
+    return before, complexity(model, shape)
+
+
+def fmt_count(n: float) -> str:
+    """12.34G / 5.67M / 8.90K, the project's way of printing counts."""
+    from mmsupertickets.flops import format_count
+    return format_count(n)
+
+
+def fmt_mb(n: float) -> str:
+    return f'{n / 2**20:.2f} MiB'
