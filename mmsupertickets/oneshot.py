@@ -50,11 +50,10 @@ from mmengine.runner import Runner
 from mmsupertickets.engine.hooks import ProgressivePruningHook
 from mmsupertickets.engine.hooks.progressive_pruning_hook import \
     DEFAULT_EXCLUDE
-from mmsupertickets.engine.runner_surgery import META_KEY, unwrap
+from mmsupertickets.engine.runner_surgery import META_KEY, full_arch, unwrap
 from mmsupertickets.flops import complexity
 from mmsupertickets.safe_loading import save_checkpoint_atomically
 from mmsupertickets.scorers import SCORERS, SELECTIONS
-from mmsupertickets.shrinking import export_arch
 
 __all__ = [
     'OneShotPruningHook', 'check_ratios', 'check_scorers', 'result_name',
@@ -241,24 +240,18 @@ class _MetricsRecorder(Hook):
 
 
 class _KeepTicketMeta(Hook):
-    """Writes the searched architecture with its removed units (as 0) and
-    the search state into every checkpoint of the retraining run, so that
-    they load into the supernet of the config like the search checkpoint.
-
-    The pruning hook alone would only list the units still present, and a
-    fresh supernet would refuse that architecture.
-    """
+    """Carries the search and one-shot state of the ticket into every
+    checkpoint of the retraining run (the pruning hook writes the
+    architecture and masks), so they load like the search checkpoint."""
 
     priority = 44  # before ProgressivePruningHook (45), which keeps it
 
     def __init__(self, ticket_meta: dict):
-        self.arch_names = list(ticket_meta.get('arch', {}))
         self.search = ticket_meta.get('search')
         self.oneshot = ticket_meta.get('oneshot')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         meta = checkpoint.setdefault('meta', {}).setdefault(META_KEY, {})
-        meta['arch'] = export_arch(unwrap(runner.model), self.arch_names)
         if self.search is not None:
             meta.setdefault('search', self.search)
         if self.oneshot is not None:
@@ -447,8 +440,7 @@ def prune_oneshot(config,
     # evaluation) with the masks, loadable by tools/test.py and by the
     # retraining run.
     ticket_meta = copy.deepcopy(source_meta)
-    ticket_meta['arch'] = export_arch(model, list(source_meta.get(
-        'arch', {})))
+    ticket_meta['arch'] = full_arch(runner)
     ticket_meta['pruning'] = dict(masks=masks, events=1, last_ratio=ratio,
                                   target_sparsity=ratio)
     ticket_meta['oneshot'] = dict(scorer=scorer, scope=scope, ratio=ratio,

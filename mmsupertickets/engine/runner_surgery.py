@@ -14,7 +14,8 @@ from mmengine.hooks import EMAHook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
-from mmsupertickets.shrinking import (ShrinkPlan, apply_plan,
+from mmsupertickets.searchable import find_searchable_units
+from mmsupertickets.shrinking import (ShrinkPlan, apply_plan, export_arch,
                                       follow_plan_in_optimizer,
                                       plan_for_arch)
 
@@ -69,11 +70,28 @@ def rewrap_if_pending(runner) -> None:
         runner._supertickets_rewrap = False
 
 
+def _remember_units(runner, names) -> None:
+    runner._supertickets_units = set(
+        getattr(runner, '_supertickets_units', ())) | set(names)
+
+
+def full_arch(runner) -> Dict[str, int]:
+    """The model's architecture over every unit this run has known.
+
+    Units removed by a shrink, or absent from a loaded subnet, are listed
+    with 0, so the spec rebuilds the same subnet from the supernet config.
+    """
+    model = unwrap(runner.model)
+    _remember_units(runner, (u.name for u in find_searchable_units(model)))
+    return export_arch(model, runner._supertickets_units)
+
+
 def shrink_runner(runner, plan: ShrinkPlan) -> None:
     """Apply ``plan`` to the runner's model and everything that follows it."""
     if plan.empty:
         return
     model = unwrap(runner.model)
+    _remember_units(runner, (u.name for u in find_searchable_units(model)))
     params_before = dict(model.named_parameters())
     for optimizer in built_optimizers(runner):
         follow_plan_in_optimizer(optimizer, params_before, plan)
@@ -93,6 +111,7 @@ def ensure_arch(runner, arch: Dict[str, int]) -> ShrinkPlan:
     Idempotent: a model already at ``arch`` is left alone. Raises a
     ValueError naming the difference when ``arch`` does not fit the model.
     """
+    _remember_units(runner, arch)
     plan = plan_for_arch(unwrap(runner.model), arch)
     shrink_runner(runner, plan)
     rewrap_if_pending(runner)

@@ -12,8 +12,8 @@ from mmsupertickets.masks import WeightMasks
 from mmsupertickets.registry import HOOKS
 from mmsupertickets.schedules import build_schedule
 from mmsupertickets.scorers import SCORERS, SELECTIONS
-from mmsupertickets.shrinking import ShrinkPlan, export_arch
-from ..runner_surgery import (ensure_arch, ticket_meta, unwrap,
+from mmsupertickets.shrinking import ShrinkPlan
+from ..runner_surgery import (ensure_arch, full_arch, ticket_meta, unwrap,
                               writable_ticket_meta)
 from .ticket_event_hook import (TicketEventHook, check_interval,
                                 model_status, report_event)
@@ -229,7 +229,7 @@ class ProgressivePruningHook(TicketEventHook):
     # -- checkpoints ---------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         meta = writable_ticket_meta(checkpoint)
-        meta.setdefault('arch', export_arch(unwrap(runner.model)))
+        meta['arch'] = full_arch(runner)
         meta['pruning'] = dict(
             masks=self.masks.state_dict(), events=self.events,
             last_ratio=self.last_ratio,

@@ -8,10 +8,10 @@ from mmsupertickets.dist import broadcast_object
 from mmsupertickets.flops import macs_by_module
 from mmsupertickets.registry import HOOKS
 from mmsupertickets.searchable import find_searchable_units, require_searchable
-from mmsupertickets.shrinking import export_arch, plan_channel_removal
+from mmsupertickets.shrinking import plan_channel_removal
 from ..runner_surgery import (built_optimizers, ema_models, ensure_arch,
-                              rewrap_if_pending, shrink_runner, ticket_meta,
-                              unwrap, writable_ticket_meta)
+                              full_arch, rewrap_if_pending, shrink_runner,
+                              ticket_meta, unwrap, writable_ticket_meta)
 from .ticket_event_hook import (TicketEventHook, check_interval,
                                 model_status, report_event)
 
@@ -99,7 +99,6 @@ class SuperNetSearchHook(TicketEventHook):
         # Fixed at the start of the search, restored on resume.
         self.penalty_weights: Dict[str, float] = {}
         self.macs_per_channel: Dict[str, float] = {}
-        self.supernet_units: List[str] = []
         self.supernet_cost: Dict[str, int] = {}
         self._gammas: List[torch.nn.Parameter] = []
         self._weights: List[float] = []
@@ -135,7 +134,6 @@ class SuperNetSearchHook(TicketEventHook):
                    for u in units) / max(total, 1)
         self.penalty_weights = {
             n: m / mean for n, m in self.macs_per_channel.items()}
-        self.supernet_units = [u.name for u in units]
         status = model_status(runner, input_shape=self.input_shape)
         self.supernet_cost = dict(params=status['params'],
                                   macs=status['macs'])
@@ -222,11 +220,10 @@ class SuperNetSearchHook(TicketEventHook):
     # -- checkpoints ---------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         meta = writable_ticket_meta(checkpoint)
-        meta['arch'] = export_arch(unwrap(runner.model), self.supernet_units)
+        meta['arch'] = full_arch(runner)
         meta['search'] = dict(
             penalty_weights=self.penalty_weights,
             macs_per_channel=self.macs_per_channel,
-            supernet_units=self.supernet_units,
             supernet_cost=self.supernet_cost,
             input_shape=self.input_shape,
             rho=self.rho)
@@ -241,7 +238,6 @@ class SuperNetSearchHook(TicketEventHook):
         if state:
             self.penalty_weights = dict(state['penalty_weights'])
             self.macs_per_channel = dict(state['macs_per_channel'])
-            self.supernet_units = list(state['supernet_units'])
             self.supernet_cost = dict(state['supernet_cost'])
             self.input_shape = list(state['input_shape'])
         self._gammas = []
