@@ -309,3 +309,17 @@ class AtomicLocalBackend(LocalBackend):
                  encoding: str = 'utf-8') -> None:
         """Write text to ``filepath`` atomically (creating its folder)."""
         self.put(obj.encode(encoding), filepath)
+
+
+def install_local_checkpoint_loader() -> None:
+    """Make mmengine load local checkpoints through
+    :func:`load_checkpoint_file`.
+
+    ``load_from``, ``--resume`` and ``tools/test.py`` then load with
+    ``weights_only=True`` and the allow-list, and a missing, corrupted or
+    unsafe file gets an error naming it instead of torch's bare message.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=lambda filename, map_location=None:
+        load_checkpoint_file(filename, map_location or 'cpu'), force=True)

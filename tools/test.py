@@ -22,6 +22,7 @@ from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
 
 from mmsupertickets.dist import LAUNCHERS, setup_launcher
+from mmsupertickets.preflight import check_datasets
 
 
 def parse_args():
@@ -119,6 +120,7 @@ def main():
         enable_visualization(cfg, args.show_dir)
 
     setup_launcher(cfg, args.launcher)
+    check_datasets(cfg, ('test_dataloader', ))
 
     if 'runner_type' in cfg:
         # Look the runner type up in the config's own scope.

@@ -24,6 +24,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmsupertickets.dist import LAUNCHERS, setup_launcher
+from mmsupertickets.preflight import check_datasets
 
 
 def parse_args():
@@ -104,6 +105,7 @@ def main():
         cfg.load_from = args.resume
 
     setup_launcher(cfg, args.launcher)
+    check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
 
     if 'runner_type' in cfg:
         # Look the runner type up in the config's own scope.
