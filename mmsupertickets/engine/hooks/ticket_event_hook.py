@@ -1,9 +1,10 @@
 """Shared timing and reporting for the SuperTickets hooks."""
 import json
+import math
 import os.path as osp
 from typing import Dict, Optional
 
-from mmengine.dist import is_main_process
+from mmengine.dist import get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
@@ -25,7 +26,7 @@ class TicketEventHook(Hook):
 
     Events are derived from the runner's counters only, so they land on the
     same iterations after a resume. With ``by_epoch=True`` an interval
-    counts epochs (``len(train_dataloader)`` iterations each, also in an
+    counts epochs (one pass over the data per rank, also in an
     iteration-based loop); otherwise it counts optimizer steps, which differ
     from iterations under gradient accumulation. Events are checked in
     ``after_train_iter``, after the optimizer update, before validation
@@ -43,7 +44,17 @@ class TicketEventHook(Hook):
 
     @staticmethod
     def iters_per_epoch(runner) -> int:
-        return len(runner.train_dataloader)
+        """Iterations of one pass over the data on each rank.
+
+        Counted from the dataset, batch size and world size rather than
+        ``len(dataloader)``: an ``InfiniteSampler`` reports the whole
+        dataset on every rank, which would stretch epochs by the world size.
+        """
+        loader = runner.train_dataloader
+        per_rank = math.ceil(len(loader.dataset) / get_world_size())
+        if getattr(loader, 'drop_last', False):
+            return max(per_rank // loader.batch_size, 1)
+        return math.ceil(per_rank / loader.batch_size)
 
     def optimizer_stepped(self, runner) -> bool:
         """Whether the iteration that just ended stepped the optimizer."""
