@@ -3,6 +3,7 @@ import json
 from typing import Optional, Sequence, Union
 
 import torch
+from mmengine.registry import DefaultScope
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 
 from mmsupertickets.registry import MODELS
@@ -85,16 +86,20 @@ class HRNASSegHead(BaseDecodeHead):
             raise ValueError(
                 f'HRNASSegHead needs one tensor: input_transform must be '
                 f"'resize_concat' or None, got {input_transform!r}")
-        super().__init__(
-            in_channels,
-            channels,
-            in_index=in_index,
-            input_transform=input_transform,
-            dropout_ratio=dropout_ratio,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg,
-            init_cfg=init_cfg,
-            **kwargs)
+        # BaseDecodeHead builds its losses through mmseg's registry, which
+        # follows the default scope: pin it so that the head also builds
+        # when another codebase's scope is active.
+        with DefaultScope.overwrite_default_scope('mmseg'):
+            super().__init__(
+                in_channels,
+                channels,
+                in_index=in_index,
+                input_transform=input_transform,
+                dropout_ratio=dropout_ratio,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg,
+                init_cfg=init_cfg,
+                **kwargs)
         self.conv_init_std = conv_init_std
         self.block = MultiKernelInvertedResidual(
             self.in_channels,
