@@ -150,6 +150,24 @@ def test_seg_drop_in_with_hrnas_head_trains(tmp_path):
         assert grad is not None and grad.abs().sum() > 0, name
 
 
+def test_fusion_neck_in_mmseg(tmp_path):
+    cfg = load_config(tmp_path, SEG_BASE, """\
+        model = dict(
+            pretrained=None,
+            backbone=dict(_delete_=True, type='SuperTicketHRNet'),
+            neck=dict(type='HRNASFusionNeck', out_channels=90),
+            decode_head=dict(_delete_=True, type='FCNHead', in_channels=90,
+                             in_index=0, channels=90, num_convs=0,
+                             concat_input=False, num_classes=19))
+        """)
+    model = build_from_config(cfg)
+    assert isinstance(model.neck, HRNASFusionNeck)
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 64, 128), mode='tensor')
+    assert out.shape == (1, 19, 16, 32)
+
+
 def test_pose_drop_in_backbone_only(tmp_path):
     cfg = load_config(tmp_path, POSE_BASE, """\
         model = dict(
