@@ -10,8 +10,9 @@ The architecture of a (shrunk) model is a flat, JSON-serialisable dict
 ``{unit name: channels}`` over every searchable unit of the supernet, 0 for
 a removed unit; :func:`apply_arch` builds the same subnet from the supernet.
 """
+import json
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -223,8 +224,12 @@ def plan_for_arch(model: nn.Module, arch: Dict[str, int]) -> ShrinkPlan:
     return plan_channel_removal(model, keep)
 
 
-def apply_arch(model: nn.Module, arch: Dict[str, int]) -> ShrinkPlan:
-    """Narrow ``model`` in place to the architecture ``arch``."""
+def apply_arch(model: nn.Module, arch: Union[Dict[str, int],
+                                             str]) -> ShrinkPlan:
+    """Narrow ``model`` in place to ``arch`` (a dict or a JSON file)."""
+    if isinstance(arch, str):
+        with open(arch) as f:
+            arch = json.load(f)
     plan = plan_for_arch(model, arch)
     apply_plan(model, plan)
     return plan

@@ -1,5 +1,4 @@
 """The HR-NAS supernet as an mmengine backbone."""
-import json
 from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -11,6 +10,7 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmsupertickets.registry import MODELS
+from mmsupertickets.shrinking import apply_arch
 from ..layers import (MultiKernelInvertedResidual, TokenTransformer,
                       check_norm_cfg, init_hrnas_weights)
 
@@ -214,11 +214,6 @@ class SuperTicketHRNet(BaseModule):
         self.out_channels = [prev[i] for i in self.out_indices]
 
         if arch is not None:
-            # Imported here: shrinking works on any model, not only this one.
-            from mmsupertickets.shrinking import apply_arch
-            if isinstance(arch, str):
-                with open(arch) as f:
-                    arch = json.load(f)
             apply_arch(self, arch)
         self._freeze_stages()
 

@@ -1,5 +1,4 @@
 """The HR-NAS segmentation head as an mmseg decode head."""
-import json
 from typing import Optional, Sequence, Union
 
 import torch
@@ -7,6 +6,7 @@ from mmengine.registry import DefaultScope
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 
 from mmsupertickets.registry import MODELS
+from mmsupertickets.shrinking import apply_arch
 from ..layers import MultiKernelInvertedResidual, init_hrnas_weights
 
 
@@ -110,12 +110,6 @@ class HRNASSegHead(BaseDecodeHead):
             norm_cfg=norm_cfg,
             act_cfg=act_cfg)
         if arch is not None:
-            # Imported lazily like in the backbone, so that the models do
-            # not depend on the shrinking module at import time.
-            from mmsupertickets.shrinking import apply_arch
-            if isinstance(arch, str):
-                with open(arch) as f:
-                    arch = json.load(f)
             apply_arch(self, arch)
 
     def init_weights(self) -> None:

@@ -1,5 +1,4 @@
 """The HR-NAS classification head body as an mmpretrain neck."""
-import json
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -8,6 +7,7 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 
 from mmsupertickets.registry import MODELS
+from mmsupertickets.shrinking import apply_arch
 from ..layers import (MultiKernelInvertedResidual, check_norm_cfg,
                       init_hrnas_weights)
 
@@ -111,12 +111,6 @@ class HRNASClsNeck(BaseModule):
         self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio > 0 \
             else nn.Identity()
         if arch is not None:
-            # Imported lazily like in the backbone, so that the models do
-            # not depend on the shrinking module at import time.
-            from mmsupertickets.shrinking import apply_arch
-            if isinstance(arch, str):
-                with open(arch) as f:
-                    arch = json.load(f)
             apply_arch(self, arch)
 
     def init_weights(self) -> None:

@@ -1,5 +1,4 @@
 """The HR-NAS multi-resolution fusion (keypoint head body) as a neck."""
-import json
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -7,6 +6,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmsupertickets.registry import MODELS
+from mmsupertickets.shrinking import apply_arch
 from ..layers import MultiKernelInvertedResidual, init_hrnas_weights
 
 
@@ -98,12 +98,6 @@ class HRNASFusionNeck(BaseModule):
             norm_cfg=norm_cfg,
             act_cfg=act_cfg)
         if arch is not None:
-            # Imported lazily like in the backbone, so that the models do
-            # not depend on the shrinking module at import time.
-            from mmsupertickets.shrinking import apply_arch
-            if isinstance(arch, str):
-                with open(arch) as f:
-                    arch = json.load(f)
             apply_arch(self, arch)
 
     def init_weights(self) -> None:
