@@ -126,6 +126,11 @@ class Samples:
     def med_cpu(self) -> float:
         return statistics.median(self.cpu)
 
+    @property
+    def min_cpu(self) -> float:
+        """Least CPU time: other load only ever adds to it."""
+        return min(self.cpu)
+
     def cells(self) -> List[str]:
         """Table cells: wall median, wall range, CPU median."""
         return [f'{self.med_wall:.3f}', spread(self.wall),

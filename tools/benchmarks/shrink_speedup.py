@@ -41,7 +41,7 @@ def parse_args(argv=None):
     parser.add_argument('--batch', type=int, default=1, help='batch size')
     parser.add_argument('--macs-fraction', type=float, default=0.5,
                         help='MACs of the subnet / MACs of the supernet')
-    add_common_args(parser, repeats=5, warmup=1)
+    add_common_args(parser, repeats=8, warmup=1)
     args = parser.parse_args(argv)
     if args.smoke:
         args.shape, args.batch = (64, 128), 1

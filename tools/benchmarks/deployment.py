@@ -1,0 +1,247 @@
+"""Inference latency and checkpoint size of a ticket against its baselines.
+
+Three models, one image (batch 1), CPU, eval mode, ``torch.inference_mode``,
+the tensor forward of an mmseg segmentor (``mode='tensor'``: backbone and
+decode head, logits at 1/4 resolution, no resize to the input or argmax),
+timed round by round in one run:
+
+- ``supernet``: the dense paper supernet (SuperTicketHRNet + HRNASSegHead,
+  19 classes);
+- ``shrunk``: the same net shrunk to about ``--macs-fraction`` of its MACs
+  (random |γ|, each kernel path keeps its largest-|γ| channels);
+- ``ticket``: ``shrunk`` pruned to ``--sparsity`` of its prunable weights
+  (global magnitude, the final classifier excluded) with the masks baked
+  in, as an exported ticket is. It runs as a plain dense model: next to
+  ``shrunk`` it shows that the zeros alone buy no time on a dense runtime;
+- ``hrnet18``: stock mmseg HRNet-W18 + FCN head built from
+  ``mmseg::hrnet/fcn_hr18_4xb2-80k_cityscapes-512x1024.py`` (no pretrained
+  weights, BN instead of SyncBN).
+
+Checkpoint sizes on disk: ``torch.save`` of each dense ``state_dict``, and
+the ticket's sparse form (kept values + flat int32 indices of every masked
+weight, other tensors dense), the ``ticket_sparse.pth`` of an export.
+
+Example::
+
+    OMP_NUM_THREADS=1 .venv/bin/python tools/benchmarks/deployment.py
+    .venv/bin/python tools/benchmarks/deployment.py --shape 512 512
+"""
+import argparse
+import copy
+import os.path as osp
+import tempfile
+from collections import OrderedDict
+
+import torch
+
+from _common import (TIME_HEADERS, add_common_args, build_seg_model,
+                     fmt_count, fmt_mb, interleaved, print_header,
+                     print_table, randomise_gammas, setup, shrink_to_macs)
+
+HRNET_CONFIG = 'mmseg::hrnet/fcn_hr18_4xb2-80k_cityscapes-512x1024.py'
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='CPU inference latency and checkpoint size: dense '
+        'supernet, shrunk + sparse ticket, stock HRNet-W18 + FCN')
+    parser.add_argument('--shape', type=int, nargs=2, default=(512, 1024),
+                        metavar=('H', 'W'), help='input size')
+    parser.add_argument('--macs-fraction', type=float, default=0.5,
+                        help='MACs of the ticket / MACs of the supernet')
+    parser.add_argument('--sparsity', type=float, default=0.9,
+                        help='share of the prunable weights set to zero')
+    add_common_args(parser, repeats=8, warmup=1)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.shape = (64, 128)
+        args.repeats, args.warmup = 1, 0
+    return args
+
+
+def build_hrnet18() -> torch.nn.Module:
+    """Stock mmseg HRNet-W18 + FCN head from its Cityscapes config."""
+    from mmengine.hub import get_config
+    from mmseg.registry import MODELS
+    cfg = get_config(HRNET_CONFIG).model
+    cfg.pretrained = None
+    # SyncBN needs a process group only when training; plain BN is the
+    # same layer at inference.
+    bn = dict(type='BN', requires_grad=True)
+    cfg.backbone.norm_cfg = bn
+    cfg.decode_head.norm_cfg = bn
+    torch.manual_seed(0)
+    return MODELS.build(cfg)
+
+
+def prune_and_bake(model, sparsity):
+    """Global magnitude masks on the prunable weights, baked in.
+
+    Returns:
+        dict: ``{weight name: bool keep-mask}``.
+    """
+    from mmsupertickets.engine.hooks import prunable_weights
+    from mmsupertickets.masks import WeightMasks
+    from mmsupertickets.scorers import magnitude_scores, select_global
+    weights = prunable_weights(model)
+    masks = WeightMasks()
+    for name, keep in select_global(magnitude_scores(weights),
+                                    sparsity).items():
+        masks.set(model, name, keep)
+    masks.bake(model)
+    # An exported ticket is a plain model: zeros stored, no mask hooks.
+    masks.detach_all()
+    return masks.state_dict()
+
+
+def _sparse_form(state, masks):
+    """Kept values + int32 flat indices of masked tensors; others dense."""
+    sparse = OrderedDict()
+    for name, mask in masks.items():
+        idx = mask.flatten().nonzero().flatten()
+        sparse[name] = dict(shape=list(state[name].shape),
+                            indices=idx.to(torch.int32),
+                            values=state[name].flatten()[idx].clone())
+    dense = OrderedDict((k, v) for k, v in state.items() if k not in masks)
+    return dict(order=list(state), dense=dense, sparse=sparse)
+
+
+def _dense_form(obj):
+    out = OrderedDict()
+    for name in obj['order']:
+        if name in obj['dense']:
+            out[name] = obj['dense'][name]
+            continue
+        e = obj['sparse'][name]
+        flat = torch.zeros(torch.Size(e['shape']).numel(),
+                           dtype=e['values'].dtype)
+        flat[e['indices'].long()] = e['values']
+        out[name] = flat.view(e['shape'])
+    return out
+
+
+def sparse_codec():
+    """The export module's sparse format when present, else the same
+    layout built here."""
+    try:
+        from mmsupertickets.export import dense_state_dict, sparse_state_dict
+        return sparse_state_dict, dense_state_dict, 'mmsupertickets.export'
+    except ImportError:
+        return _sparse_form, _dense_form, 'this script'
+
+
+def save(obj, folder, name):
+    path = osp.join(folder, name)
+    torch.save(obj, path)
+    return osp.getsize(path)
+
+
+def plain_state(model):
+    return OrderedDict((k, v.detach().clone())
+                       for k, v in model.state_dict().items())
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup(args.threads)
+    h, w = args.shape
+    print_header(
+        f'deployment: CPU inference latency (batch 1, eval, inference_mode)'
+        f' and checkpoint size, input {h}x{w}'
+        + (' (smoke: tiny supernet)' if args.smoke else ''), args.threads)
+    from mmsupertickets.flops import complexity
+
+    supernet = build_seg_model(tiny=args.smoke)
+    randomise_gammas(supernet)
+    shrunk = copy.deepcopy(supernet)
+    supernet_cost, shrunk_cost = shrink_to_macs(shrunk, args.shape,
+                                                args.macs_fraction)
+    ticket = copy.deepcopy(shrunk)
+    masks = prune_and_bake(ticket, args.sparsity)
+    kept = sum(int(m.sum()) for m in masks.values())
+    total = sum(m.numel() for m in masks.values())
+    ticket_cost = complexity(
+        ticket, args.shape,
+        {n: float(m.sum()) / m.numel() for n, m in masks.items()})
+    hrnet = build_hrnet18()
+    hrnet_cost = complexity(hrnet, args.shape)
+
+    encode, decode, codec = sparse_codec()
+    tmp = tempfile.TemporaryDirectory(prefix='supertickets_bench_')
+    ticket_state = plain_state(ticket)
+    sizes = dict(
+        supernet=save(plain_state(supernet), tmp.name, 'supernet.pth'),
+        ticket=save(ticket_state, tmp.name, 'ticket.pth'),
+        ticket_sparse=save(encode(ticket_state, masks), tmp.name,
+                           'ticket_sparse.pth'),
+        hrnet18=save(plain_state(hrnet), tmp.name, 'hrnet18.pth'))
+    back = decode(torch.load(osp.join(tmp.name, 'ticket_sparse.pth'),
+                             weights_only=True))
+    round_trip = back.keys() == ticket_state.keys() and all(
+        torch.equal(back[k], ticket_state[k]) for k in back)
+    tmp.cleanup()
+
+    x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    models = dict(supernet=supernet, shrunk=shrunk, ticket=ticket,
+                  hrnet18=hrnet)
+    for m in models.values():
+        m.eval()
+
+    def run(model):
+
+        def forward():
+            with torch.inference_mode():
+                model(x, mode='tensor')
+
+        return forward
+
+    times = interleaved({n: run(m) for n, m in models.items()},
+                        repeats=args.repeats, warmup=args.warmup)
+    med = {n: t.med_wall for n, t in times.items()}
+    med_cpu = {n: t.med_cpu for n, t in times.items()}
+
+    share = shrunk_cost['macs'] / supernet_cost['macs']
+    print(f'ticket: shrunk to {share:.3f} of the supernet\'s MACs, '
+          f'{1 - kept / total:.3f} of its {total / 1e6:.2f} M prunable '
+          f'weights zero; sparse file written by {codec}, reloads to the '
+          f'same weights: {"yes" if round_trip else "NO"}')
+    costs = dict(supernet=supernet_cost, shrunk=shrunk_cost,
+                 ticket=ticket_cost, hrnet18=hrnet_cost)
+    print(f'Size at {h}x{w}, one image (MACs and params: Conv2d/Linear '
+          'only; sparse: each layer\'s MACs x its density)')
+    print_table(['model', 'MACs', 'sparse MACs', 'params'],
+                [[n, fmt_count(costs[n]['macs']),
+                  fmt_count(costs[n]['sparse_macs'])
+                  if 'sparse_macs' in costs[n] else '',
+                  fmt_count(costs[n]['params'])] for n in models])
+    print(f'Latency at {h}x{w}: {args.repeats} timed rounds after '
+          f'{args.warmup} warm-up')
+    print_table(['model'] + TIME_HEADERS + ['wall vs supernet',
+                                            'CPU vs supernet'],
+                [[n] + times[n].cells() + [
+                    f'{med[n] / med["supernet"]:.3f}',
+                    f'{med_cpu[n] / med_cpu["supernet"]:.3f}']
+                 for n in models])
+    print('Checkpoint size on disk (torch.save)')
+    print_table(
+        ['file', 'size', 'vs supernet'],
+        [['supernet dense state_dict', fmt_mb(sizes['supernet']), '1.000'],
+         ['ticket dense state_dict (shrunk, zeros baked)',
+          fmt_mb(sizes['ticket']),
+          f'{sizes["ticket"] / sizes["supernet"]:.3f}'],
+         ['ticket sparse form (values + int32 indices)',
+          fmt_mb(sizes['ticket_sparse']),
+          f'{sizes["ticket_sparse"] / sizes["supernet"]:.3f}'],
+         ['hrnet18 dense state_dict', fmt_mb(sizes['hrnet18']),
+          f'{sizes["hrnet18"] / sizes["supernet"]:.3f}']])
+    print(f'ratio latency (wall) ticket/supernet '
+          f'{med["ticket"] / med["supernet"]:.3f}, ticket/shrunk '
+          f'{med["ticket"] / med["shrunk"]:.3f}, ticket/hrnet18 '
+          f'{med["ticket"] / med["hrnet18"]:.3f}, supernet/hrnet18 '
+          f'{med["supernet"] / med["hrnet18"]:.3f}; checkpoint '
+          f'ticket_sparse/supernet '
+          f'{sizes["ticket_sparse"] / sizes["supernet"]:.3f}')
+
+
+if __name__ == '__main__':
+    main()
