@@ -60,8 +60,9 @@ def test_config_builds_its_model(path):
         imports=['mmsupertickets'], allow_failed_imports=False)
     if '::' in text:
         # Those built on a package's config state it themselves.
-        assert re.search(r"^custom_imports = dict\(imports=\['mmsupertickets'\]",
-                         text, re.M)
+        assert re.search(
+            r"^custom_imports = dict\(imports=\['mmsupertickets'\]", text,
+            re.M)
     assert cfg.default_scope in ('mmseg', 'mmpose', 'mmpretrain')
     model = build_model(cfg)
     assert type(model.backbone).__name__ == 'SuperTicketHRNet'

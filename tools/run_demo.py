@@ -76,6 +76,13 @@ TASKS = OrderedDict(
 )
 
 
+TITLES = dict(
+    seg='Cityscapes semantic segmentation (synthetic)',
+    ade20k='ADE20K semantic segmentation (synthetic)',
+    pose='COCO top-down keypoints (synthetic)',
+    cls='ImageNet classification (synthetic, 10 classes)')
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Train a demo SuperTicket on synthetic data, evaluate '
@@ -466,7 +473,8 @@ def write_report(out_dir: str, info: dict) -> str:
     shape_txt = f'{shape[0]}x{shape[1]}' if shape else 'n/a'
 
     md = []
-    md.append(f'# SuperTickets demo: {info["task"]}\n')
+    title = TITLES.get(info['task'], info['task'])
+    md.append(f'# SuperTickets demo: {title}\n')
     md.append(f'Config: `{info["config"]}`  ')
     if info.get('checkpoint'):
         md.append(f'Ticket checkpoint: `{info["checkpoint"]}`\n')
@@ -771,17 +779,25 @@ def main(argv=None) -> int:
 
     report_start = time.time()
     info = gather(args.task, work_dir, DATA_ROOT, test_metrics, timings)
-    if not args.report_only:
+    timings_file = osp.join(work_dir, 'timings.json')
+    if args.report_only:
+        # Keep the wall times of the run being re-reported.
+        if osp.isfile(timings_file):
+            with open(timings_file) as f:
+                timings.update(json.load(f))
+    else:
         timings['report'] = time.time() - report_start
         timings['total'] = time.time() - start
+        with open(timings_file, 'w') as f:
+            json.dump(timings, f, indent=2)
     path = write_report(work_dir, info)
     print(f'[run_demo] report: {osp.relpath(path, os.getcwd())}')
     metric = test_metrics.get(task['metric'])
     chance = info['chance'].get('value')
+    final = summarize(info['events'])['final'] or {}
     print(f'[run_demo] {task["label"]}: {_num(metric)} (chance '
-          f'{_num(chance)}), sparsity '
-          f'{_num((summarize(info["events"])["final"] or {}).get("sparsity"), 4)}'
-          f', {timings.get("total", 0):.0f} s')
+          f'{_num(chance)}), sparsity {_num(final.get("sparsity"), 4)}, '
+          f'{timings.get("total", 0):.0f} s')
     return 0
 
 
