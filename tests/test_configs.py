@@ -120,9 +120,6 @@ def test_paper_settings(name):
     if cfg.default_scope == 'mmseg':
         assert model.decode_head.num_classes == want['classes']
         assert model.decode_head.channels == want['last']
-        # Epoch-sized intervals need a sampler whose length is one rank's
-        # share of the data.
-        assert cfg.train_dataloader.sampler.type == 'DefaultSampler'
         assert cfg.optim_wrapper.optimizer.type == 'Adam'
         # OneCycle (max 0.04, div 25, final div 1e4, 30 % rising) as two
         # chained cosines.

@@ -18,10 +18,11 @@ crop_size = (512, 1024)
 # Paper's batch: 8 GPUs x 4 images = 32 (the stock Cityscapes base file
 # has 2 per GPU).
 samples_per_gpu = 4
-# An epoch is len(train_dataloader) iterations on each rank: 2975 training
-# images / 32 = 93 iterations at 8x4 (186 at the stock 8x2). The hooks
-# below count epochs in those iterations, so their intervals follow the
-# batch size; the LR schedule and max_iters are written for 8x4.
+# An epoch is one pass over the data on each rank: 2975 training images /
+# 32 = 93 iterations at 8x4 (186 at the stock 8x2). The hooks below count
+# epochs in those iterations (from dataset size, batch size and world
+# size), so their intervals follow the batch size; the LR schedule and
+# max_iters are written for 8x4.
 iters_per_epoch = 93
 max_epochs = 430  # the paper's schedule
 max_iters = max_epochs * iters_per_epoch  # 39990
@@ -61,13 +62,7 @@ model = dict(
         loss_decode=dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
 
-# The stock InfiniteSampler reports the whole dataset as its length on every
-# rank, so len(train_dataloader) would be 8x too long an "epoch" for the
-# hooks under 8 GPUs; DefaultSampler reports this rank's share (the
-# iteration-based loop restarts it each epoch).
-train_dataloader = dict(
-    batch_size=samples_per_gpu,
-    sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True))
+train_dataloader = dict(batch_size=samples_per_gpu)
 
 # The authors' "AdamW" runs with its decoupled decay at 0 and adds
 # 1e-5/2 * |w|^2 of every conv/linear weight to the loss, which is Adam's
@@ -123,8 +118,8 @@ default_hooks = dict(
         max_keep_ckpts=3,
         save_last=True))
 
-# Intervals in epochs (by_epoch=True): the hooks convert them with
-# len(train_dataloader), also inside this iteration-based loop.
+# Intervals in epochs (by_epoch=True): the hooks convert them to
+# iterations, also inside this iteration-based loop.
 target_sparsity = 0.9
 custom_hooks = [
     # Network slimming: ρ = 1.4e-4 ramped in over 25 epochs, shrink every

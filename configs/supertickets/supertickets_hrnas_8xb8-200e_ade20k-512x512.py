@@ -18,10 +18,11 @@ crop_size = (512, 512)
 # Paper's batch: 8 GPUs x 8 images = 64 (the stock ADE20K base file has 4
 # per GPU).
 samples_per_gpu = 8
-# An epoch is len(train_dataloader) iterations on each rank: 20210
-# training images / 64 = 316 iterations at 8x8 (632 at the stock 8x4). The
-# hooks count epochs in those iterations, so their intervals follow the
-# batch size; the LR schedule and max_iters are written for 8x8.
+# An epoch is one pass over the data on each rank: 20210 training images /
+# 64 = 316 iterations at 8x8 (632 at the stock 8x4). The hooks count epochs
+# in those iterations (from dataset size, batch size and world size), so
+# their intervals follow the batch size; the LR schedule and max_iters are
+# written for 8x8.
 iters_per_epoch = 316
 max_epochs = 200  # the paper's schedule
 max_iters = max_epochs * iters_per_epoch  # 63200
@@ -58,12 +59,7 @@ model = dict(
         loss_decode=dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
 
-# DefaultSampler instead of the stock InfiniteSampler: the latter reports
-# the whole dataset as its length on every rank, which would make the
-# hooks' epochs 8x too long under 8 GPUs.
-train_dataloader = dict(
-    batch_size=samples_per_gpu,
-    sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True))
+train_dataloader = dict(batch_size=samples_per_gpu)
 
 # The authors' "AdamW" runs with its decoupled decay at 0 and adds
 # 1e-5/2 * |w|^2 of every conv/linear weight to the loss, which is Adam's
@@ -119,8 +115,8 @@ default_hooks = dict(
         max_keep_ckpts=3,
         save_last=True))
 
-# Intervals in epochs (by_epoch=True), converted by the hooks with
-# len(train_dataloader).
+# Intervals in epochs (by_epoch=True), converted by the hooks to
+# iterations.
 target_sparsity = 0.9
 custom_hooks = [
     # ρ = 1.4e-4 ramped in over 25 epochs; shrink every 25 epochs.
