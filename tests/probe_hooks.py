@@ -14,8 +14,10 @@ def _unwrap(model):
 @HOOKS.register_module()
 class KillChannelsHook(Hook):
     """Zeroes γ and β of a seeded share of every unit's channels (and of
-    whole units) at the given iterations, so that shrink events have
-    something to remove within a few iterations."""
+    whole units) at the given iterations, in the model and in its EMA copy,
+    so that a shrink event on the same iteration has something to remove.
+    (Between iterations optimizer momentum would move a zeroed γ by about
+    the learning rate, right at the default threshold.)"""
 
     priority = 39  # just before SuperNetSearchHook
 
@@ -30,15 +32,18 @@ class KillChannelsHook(Hook):
                          outputs=None):
         if runner.iter + 1 not in self.at_iters:
             return
+        from mmsupertickets.engine.runner_surgery import ema_models
         g = torch.Generator().manual_seed(self.seed + runner.iter)
-        units = find_searchable_units(_unwrap(runner.model))
-        for i, u in enumerate(units):
-            c = u.channels
-            dead = torch.rand(c, generator=g) < self.share
+        models = [_unwrap(runner.model)] + [e.module
+                                            for e in ema_models(runner)]
+        units = [find_searchable_units(m) for m in models]
+        for i, unit_set in enumerate(zip(*units)):
+            dead = torch.rand(unit_set[0].channels, generator=g) < self.share
             if i < self.whole_units:
                 dead[:] = True
-            u.norm.weight[dead] = 0
-            u.norm.bias[dead] = 0
+            for u in unit_set:
+                u.norm.weight[dead] = 0
+                u.norm.bias[dead] = 0
 
 
 @HOOKS.register_module()

@@ -38,7 +38,7 @@ def sha256(path):
 def ticket_hooks():
     return [
         # Forces dead channels so that the shrink has something to remove.
-        dict(type='KillChannelsHook', at_iters=(3, )),
+        dict(type='KillChannelsHook', at_iters=(4, )),
         dict(type='SuperNetSearchHook', rho=1e-3, warmup=2, min_macs=0,
              shrink_interval=4, by_epoch=False),
         dict(type='ProgressivePruningHook', target_sparsity=TARGET,

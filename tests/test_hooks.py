@@ -21,7 +21,7 @@ TARGET = 0.5
 
 
 def three_hooks(by_epoch=False, shrink=4, prune=3, target=TARGET,
-                kill_at=(3, ), **prune_kw):
+                kill_at=(4, ), **prune_kw):
     return [
         dict(type='KillChannelsHook', at_iters=kill_at),
         dict(type='SuperNetSearchHook', rho=1e-3, warmup=2, min_macs=0,
@@ -125,7 +125,7 @@ def test_without_reactivation_masks_follow_the_shrink(cityscapes_root,
 
 def test_resume_reproduces_arch_masks_and_weights(imagenet_root, tmp_path):
     """Epoch-based mmpretrain run, killed after epoch 2 and resumed."""
-    hooks = three_hooks(by_epoch=True, shrink=1, prune=1, kill_at=(2, ))
+    hooks = three_hooks(by_epoch=True, shrink=1, prune=1, kill_at=(3, ))
     full = build_runner(cls_cfg(imagenet_root, str(tmp_path / 'full'),
                                 max_epochs=4, hooks=hooks))
     full.train()
@@ -149,7 +149,7 @@ def test_resume_reproduces_arch_masks_and_weights(imagenet_root, tmp_path):
 
 def test_checkpoint_of_shrunk_subnet_loads_for_testing(imagenet_root,
                                                        tmp_path):
-    hooks = three_hooks(by_epoch=True, shrink=1, prune=1, kill_at=(2, ))
+    hooks = three_hooks(by_epoch=True, shrink=1, prune=1, kill_at=(3, ))
     cfg = cls_cfg(imagenet_root, str(tmp_path / 'train'), max_epochs=2,
                   hooks=hooks)
     runner = build_runner(cfg)
@@ -170,7 +170,7 @@ def test_checkpoint_of_shrunk_subnet_loads_for_testing(imagenet_root,
 
 def test_checkpoint_of_other_architecture_is_refused(imagenet_root,
                                                      tmp_path):
-    hooks = three_hooks(by_epoch=True, shrink=1, prune=1, kill_at=(2, ))
+    hooks = three_hooks(by_epoch=True, shrink=1, prune=1, kill_at=(3, ))
     runner = build_runner(cls_cfg(imagenet_root, str(tmp_path / 'a'),
                                   max_epochs=2, hooks=hooks))
     runner.train()
@@ -299,3 +299,37 @@ def test_hooks_refuse_a_model_without_searchable_units(imagenet_root,
     cfg['model']['head']['in_channels'] = 512
     with pytest.raises(TypeError, match='no searchable units'):
         build_runner(cfg).train()
+
+
+def test_intervals_count_optimizer_steps_under_accumulation(cityscapes_root,
+                                                             tmp_path):
+    hooks = three_hooks(shrink=3, prune=2, kill_at=(6, ))
+    cfg = seg_cfg(cityscapes_root, str(tmp_path), max_iters=12, hooks=hooks)
+    cfg['optim_wrapper']['accumulative_counts'] = 2
+    build_runner(cfg).train()
+    ev = events(str(tmp_path))
+    # Prune every 2 optimizer steps = every 4 iterations; shrink every 3
+    # steps = every 6 iterations; the last iteration prunes to the target.
+    assert [e['iter'] for e in ev if e['event'].startswith('prune')] == [4, 8]
+    assert [e['iter'] for e in ev if e['event'] == 'shrink'] == [6]
+    assert ev[-1]['event'] == 'final prune' and ev[-1]['iter'] == 12
+    assert abs(ev[-1]['sparsity'] - TARGET) < 0.005
+
+
+def test_ema_copy_follows_the_shrink(imagenet_root, tmp_path):
+    from mmengine.hooks import EMAHook
+    hooks = three_hooks(by_epoch=True, shrink=1, prune=1, kill_at=(3, ))
+    hooks.append(dict(type='EMAHook', momentum=0.5))
+    runner = build_runner(cls_cfg(imagenet_root, str(tmp_path), max_epochs=3,
+                                  hooks=hooks))
+    runner.train()
+    assert any(e['event'] == 'shrink' for e in events(str(tmp_path)))
+    ema = hook_of(runner, EMAHook).ema_model
+    live = dict(runner.model.named_parameters())
+    shadow = dict(ema.module.named_parameters())
+    assert live.keys() == shadow.keys()
+    assert all(live[k].shape == shadow[k].shape for k in live)
+    # The averaged tensors are the shadow's own (refreshed after a shrink).
+    assert all(ema.avg_parameters[k] is shadow[k] or
+               ema.avg_parameters[k].data_ptr() == shadow[k].data_ptr()
+               for k in shadow)
