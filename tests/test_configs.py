@@ -24,11 +24,16 @@ import mmsupertickets  # noqa: F401
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO, 'configs')
+# Files starting with '_' are fragments that other configs inherit.
 ALL_CONFIGS = sorted(
     osp.relpath(p, REPO)
-    for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True))
-DEMO_CONFIGS = [p for p in ALL_CONFIGS if '/demo/' in p]
-PAPER_CONFIGS = [p for p in ALL_CONFIGS if p not in DEMO_CONFIGS]
+    for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
+    if not osp.basename(p).startswith('_'))
+TRANSFER_CONFIGS = [p for p in ALL_CONFIGS if '/transfer/' in p]
+DEMO_CONFIGS = [p for p in ALL_CONFIGS
+                if '/demo/' in p and p not in TRANSFER_CONFIGS]
+PAPER_CONFIGS = [p for p in ALL_CONFIGS
+                 if p not in DEMO_CONFIGS and p not in TRANSFER_CONFIGS]
 HOOK_TYPES = ('SuperNetSearchHook', 'ProgressivePruningHook',
               'IterativeReactivationHook')
 
@@ -48,6 +53,7 @@ def build_model(cfg):
 
 def test_configs_exist():
     assert len(PAPER_CONFIGS) >= 4 + 4 and len(DEMO_CONFIGS) == 4
+    assert len(TRANSFER_CONFIGS) >= 4
 
 
 @pytest.mark.parametrize('path', ALL_CONFIGS)
@@ -70,9 +76,14 @@ def test_config_builds_its_model(path):
     assert not cfg.model.get('pretrained')
     assert 'init_cfg' not in cfg.model.backbone
     hooks = hooks_by_type(cfg)
-    assert 'SuperNetSearchHook' in hooks
     name = osp.basename(path)
-    if 'searchonly' in name:
+    if path in TRANSFER_CONFIGS:
+        # Fine-tuning with fixed masks: no search, no pruning events.
+        assert 'TicketTransferHook' in hooks
+        assert hooks['ProgressivePruningHook']['prune_interval'] is None
+        assert 'SuperNetSearchHook' not in hooks
+    elif 'searchonly' in name:
+        assert 'SuperNetSearchHook' in hooks
         assert 'ProgressivePruningHook' not in hooks
         assert 'IterativeReactivationHook' not in hooks
     else:
