@@ -41,6 +41,7 @@ DATA_PREPROCESSOR = dict(
 # -- command line and environment --------------------------------------------
 def add_common_args(parser: argparse.ArgumentParser, repeats: int,
                     warmup: int) -> None:
+    """Options every benchmark takes, with the script's own defaults."""
     parser.add_argument('--repeats', type=int, default=repeats,
                         help='timed rounds per side (medians are reported)')
     parser.add_argument('--warmup', type=int, default=warmup,
@@ -68,6 +69,7 @@ def setup(threads: int) -> None:
 
 
 def cpu_model() -> str:
+    """The CPU's model name, as ``lscpu`` reports it."""
     try:
         with open('/proc/cpuinfo') as f:
             for line in f:
@@ -247,13 +249,22 @@ def shrink_to_macs(model: nn.Module, shape: Sequence[int],
         tuple: complexity of the model before and after (from
         :func:`mmsupertickets.flops.complexity`, at ``shape``).
     """
-    from mmsupertickets.flops import complexity, macs_by_module
+    from mmsupertickets.flops import complexity, layer_macs
     from mmsupertickets.searchable import find_searchable_units
     from mmsupertickets.shrinking import apply_plan, plan_channel_removal
     before = complexity(model, shape)
-    macs = macs_by_module(model, shape)
     units = find_searchable_units(model)
-    searchable = sum(macs.get(u.name, 0) for u in units)
+    # Summed over the unit's conv layers, the convention complexity()
+    # counts by (a module-level count would add its BNs).
+    unit_macs = dict.fromkeys((u.name for u in units), 0)
+    for layer, macs in layer_macs(model, shape).items():
+        # '<unit>.project' or '<unit>.expand.conv' / '<unit>.depthwise.conv'
+        parts = layer.split('.')
+        for owner in ('.'.join(parts[:-1]), '.'.join(parts[:-2])):
+            if owner in unit_macs:
+                unit_macs[owner] += macs
+                break
+    searchable = sum(unit_macs.values())
     fixed = before['macs'] - searchable
     keep_share = (fraction * before['macs'] - fixed) / max(searchable, 1)
     if not 0 < keep_share <= 1:
