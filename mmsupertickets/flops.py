@@ -19,6 +19,10 @@ _ZERO_COST_OPS = ('aten::batch_norm', 'aten::group_norm', 'aten::layer_norm',
                   'aten::grid_sampler')
 
 
+def _count_zero(inputs, outputs) -> int:
+    return 0
+
+
 class _Forward(nn.Module):
     """Runs the part of a model that maps images to its output tensors."""
 
@@ -56,7 +60,9 @@ def analyze_macs(model: nn.Module,
     try:
         analyzer = FlopAnalyzer(wrapped,
                                 (torch.zeros(1, 3, h, w, device=device), ))
-        analyzer.set_op_handle(**{op: None for op in _ZERO_COST_OPS})
+        # A None handle would only be ignored for ops without a default
+        # handle; these have one, so they get a handle that counts 0.
+        analyzer.set_op_handle(**{op: _count_zero for op in _ZERO_COST_OPS})
         analyzer.unsupported_ops_warnings(False)
         analyzer.uncalled_modules_warnings(False)
         analyzer.tracer_warnings('none')
