@@ -65,7 +65,8 @@ TASKS = OrderedDict(
         dataset='coco',
         folder='coco',
         metric='coco/AP',
-        label='AP (OKS)'),
+        label='AP (OKS)',
+        digits=3),
     cls=dict(
         config='configs/supertickets/demo/'
         'supertickets_hrnas_1xb32-demo_in1k-64px.py',
@@ -439,8 +440,9 @@ def write_report(out_dir: str, info: dict) -> str:
             ``scalars`` (the runner's scalars), ``test_metrics``,
             ``chance`` (dict with ``value`` and ``how``), ``arch`` (final
             ``{unit: channels}``), ``supernet_arch`` (optional),
-            ``input_shape``, ``timings`` (seconds by step) and
-            ``checkpoint`` (path).
+            ``input_shape``, ``timings`` (seconds by step),
+            ``checkpoint`` (path) and optionally ``digits`` (decimals of
+            the metric, default 2).
 
     Returns:
         str: Path of the report.
@@ -451,6 +453,7 @@ def write_report(out_dir: str, info: dict) -> str:
     metric, label = info['metric'], info['metric_label']
     series = val_series(info.get('scalars', []), metric)
     test = info.get('test_metrics', {})
+    digits = info.get('digits', 2)
     measured = test.get(metric, series[-1][1] if series else None)
     chance = info.get('chance') or {}
 
@@ -481,9 +484,9 @@ def write_report(out_dir: str, info: dict) -> str:
     md.append('\n## Result\n')
     md.append('| | value |\n|---|---|')
     md.append(f'| {label} of the ticket (tools/test.py) | '
-              f'{_num(measured)} |')
+              f'{_num(measured, digits)} |')
     if chance:
-        md.append(f'| chance level | {_num(chance.get("value"))} |')
+        md.append(f'| chance level | {_num(chance.get("value"), digits)} |')
     md.append(f'| sparsity achieved / target | {_num(achieved, 4)} / '
               f'{_num(target, 4)} |')
     if final:
@@ -494,8 +497,8 @@ def write_report(out_dir: str, info: dict) -> str:
         md.append(f'Chance: {chance["how"]}\n')
     if measured is not None and chance.get('value') is not None:
         ratio = measured / chance['value'] if chance['value'] else math.inf
-        md.append(f'The ticket scores {_num(measured)} against '
-                  f'{_num(chance["value"])} for chance '
+        md.append(f'The ticket scores {_num(measured, digits)} against '
+                  f'{_num(chance["value"], digits)} for chance '
                   f'({ratio:.1f}x).\n')
 
     md.append('## Size and cost\n')
@@ -734,6 +737,7 @@ def gather(task_name: str, work_dir: str, data_root: str,
         config=task['config'],
         metric=task['metric'],
         metric_label=task['label'],
+        digits=task.get('digits', 2),
         events=events,
         scalars=read_scalars(train_dir),
         test_metrics=test_metrics,
@@ -795,8 +799,10 @@ def main(argv=None) -> int:
     metric = test_metrics.get(task['metric'])
     chance = info['chance'].get('value')
     final = summarize(info['events'])['final'] or {}
-    print(f'[run_demo] {task["label"]}: {_num(metric)} (chance '
-          f'{_num(chance)}), sparsity {_num(final.get("sparsity"), 4)}, '
+    digits = task.get('digits', 2)
+    print(f'[run_demo] {task["label"]}: {_num(metric, digits)} (chance '
+          f'{_num(chance, digits)}), sparsity '
+          f'{_num(final.get("sparsity"), 4)}, '
           f'{timings.get("total", 0):.0f} s')
     return 0
 

@@ -50,8 +50,13 @@ test_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs')
 ]
+# DefaultSampler instead of the stock InfiniteSampler: PreciseBNHook (below)
+# iterates the training loader once more, and InfiniteSampler hands every
+# iterator the same index generator, which that extra iterator closes when
+# it is dropped: the training loop then stops with StopIteration.
 train_dataloader = dict(
     batch_size=samples_per_gpu,
+    sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True),
     num_workers=0,
     persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
