@@ -566,7 +566,7 @@ def write_report(out_dir: str, info: dict) -> str:
                 f'{k} {v:.3f}' for k, v in stages.items()) + '\n')
 
     md.append('## Export\n')
-    summary = osp.join(work_dir, 'ticket', 'summary.json')
+    summary = osp.join(out_dir, 'ticket', 'summary.json')
     if osp.isfile(summary):
         md.append('`ticket/` (tools/export_ticket.py): `config.py` builds '
                   'the shrunk subnet with no SuperTickets hooks and loads '
