@@ -7,14 +7,13 @@ import torch.nn as nn
 from mmengine.dist import get_rank
 from mmengine.logging import print_log
 
-from mmsupertickets.dist import broadcast_object, broadcast_tensor_
+from mmsupertickets.dist import broadcast_tensor_
 from mmsupertickets.masks import WeightMasks
 from mmsupertickets.registry import HOOKS
 from mmsupertickets.schedules import build_schedule
 from mmsupertickets.scorers import SCORERS, SELECTIONS
 from mmsupertickets.shrinking import ShrinkPlan
-from ..runner_surgery import (ensure_arch, full_arch, ticket_meta, unwrap,
-                              writable_ticket_meta)
+from ..runner_surgery import unwrap
 from .ticket_event_hook import (TicketEventHook, check_interval,
                                 model_status, report_event)
 
@@ -228,20 +227,13 @@ class ProgressivePruningHook(TicketEventHook):
 
     # -- checkpoints ---------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        meta = writable_ticket_meta(checkpoint)
-        meta['arch'] = full_arch(runner)
-        meta['pruning'] = dict(
+        self.save_ticket_state(runner, checkpoint, 'pruning', dict(
             masks=self.masks.state_dict(), events=self.events,
             last_ratio=self.last_ratio,
-            target_sparsity=self.target_sparsity)
+            target_sparsity=self.target_sparsity))
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        meta = ticket_meta(checkpoint)
-        if not meta:
-            return
-        if 'arch' in meta:
-            ensure_arch(runner, meta['arch'])
-        state = meta.get('pruning')
+        state = self.load_ticket_state(runner, checkpoint, 'pruning')
         if state:
             self.masks.load_state_dict(unwrap(runner.model), state['masks'])
             self.events = state['events']

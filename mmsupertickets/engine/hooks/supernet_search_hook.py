@@ -9,9 +9,8 @@ from mmsupertickets.flops import macs_by_module
 from mmsupertickets.registry import HOOKS
 from mmsupertickets.searchable import find_searchable_units, require_searchable
 from mmsupertickets.shrinking import plan_channel_removal
-from ..runner_surgery import (built_optimizers, ema_models, ensure_arch,
-                              full_arch, rewrap_if_pending, shrink_runner,
-                              ticket_meta, unwrap, writable_ticket_meta)
+from ..runner_surgery import (built_optimizers, ema_models,
+                              rewrap_if_pending, shrink_runner, unwrap)
 from .ticket_event_hook import (TicketEventHook, check_interval,
                                 model_status, report_event)
 
@@ -219,22 +218,15 @@ class SuperNetSearchHook(TicketEventHook):
 
     # -- checkpoints ---------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        meta = writable_ticket_meta(checkpoint)
-        meta['arch'] = full_arch(runner)
-        meta['search'] = dict(
+        self.save_ticket_state(runner, checkpoint, 'search', dict(
             penalty_weights=self.penalty_weights,
             macs_per_channel=self.macs_per_channel,
             supernet_cost=self.supernet_cost,
             input_shape=self.input_shape,
-            rho=self.rho)
+            rho=self.rho))
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        meta = ticket_meta(checkpoint)
-        if not meta:
-            return
-        if 'arch' in meta:
-            ensure_arch(runner, meta['arch'])
-        state = meta.get('search')
+        state = self.load_ticket_state(runner, checkpoint, 'search')
         if state:
             self.penalty_weights = dict(state['penalty_weights'])
             self.macs_per_channel = dict(state['macs_per_channel'])

@@ -11,7 +11,8 @@ from mmengine.logging import print_log
 from mmsupertickets.flops import complexity, format_count
 from mmsupertickets.searchable import (find_searchable_blocks,
                                        find_searchable_units)
-from ..runner_surgery import unwrap
+from ..runner_surgery import (ensure_arch, full_arch, ticket_meta, unwrap,
+                              writable_ticket_meta)
 
 
 def check_interval(value, key: str, allow_none: bool = False) -> None:
@@ -84,6 +85,25 @@ class TicketEventHook(Hook):
         if period > 0 and done % period == 0:
             return done // period
         return None
+
+    @staticmethod
+    def save_ticket_state(runner, checkpoint: dict, key: str,
+                          state: dict) -> None:
+        """Put the searched architecture and this hook's ``state`` into
+        ``checkpoint['meta']['supertickets']``."""
+        meta = writable_ticket_meta(checkpoint)
+        meta['arch'] = full_arch(runner)
+        meta[key] = state
+
+    @staticmethod
+    def load_ticket_state(runner, checkpoint: dict,
+                          key: str) -> Optional[dict]:
+        """Rebuild the checkpoint's subnet (before its weights are loaded)
+        and return the state saved under ``key``, if any."""
+        meta = ticket_meta(checkpoint) or {}
+        if 'arch' in meta:
+            ensure_arch(runner, meta['arch'])
+        return meta.get(key)
 
     def planned_events(self, runner, interval) -> int:
         if interval is None:
