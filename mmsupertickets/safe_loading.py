@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional, Union
 import torch
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging import HistoryBuffer
+from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
 from numpy import dtype as np_dtype
 from numpy import dtypes as np_dtypes
 from numpy import ndarray as np_ndarray
@@ -37,24 +38,33 @@ __all__ = [
     'CorruptCheckpointError', 'UnsafeCheckpointError'
 ]
 
-# The statistics methods mmengine's HistoryBuffer registers for itself.
-_HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+# The attributes a checkpoint may look up with ``getattr``: the statistics
+# methods mmengine's HistoryBuffer registers for itself, and the annealing
+# function mmengine's OneCycle schedulers keep in their state.
+_ALLOWED_ATTRIBUTES = {
+    HistoryBuffer: ('min', 'max', 'current', 'mean'),
+    OneCycleParamScheduler: ('_annealing_cos', '_annealing_linear'),
+}
 
 
-def _history_buffer_getattr(obj: Any, name: str) -> Any:
+def _allowed_getattr(obj: Any, name: str) -> Any:
     """Stand-in for ``builtins.getattr`` while unpickling a checkpoint.
 
-    ``HistoryBuffer.__getstate__`` stores its statistics methods, and pickle
-    protocol 2 (the one ``torch.save`` uses) writes a method as
-    ``getattr(HistoryBuffer, 'min')``. Allow-listing the real ``getattr``
-    would let a file reach any attribute of any allowed object (module
-    globals included), so only these lookups are answered.
+    Pickle protocol 2 (the one ``torch.save`` uses) writes a method or a
+    static method as ``getattr(cls, 'name')``. Allow-listing the real
+    ``getattr`` would let a file reach any attribute of any allowed object
+    (module globals included), so only the lookups in
+    ``_ALLOWED_ATTRIBUTES`` are answered.
     """
-    if obj is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
+    allowed = _ALLOWED_ATTRIBUTES.get(obj, ()) if isinstance(obj,
+                                                             type) else ()
+    if name in allowed:
         return getattr(obj, name)
+    choices = '; '.join(f'{cls.__name__}.{{{",".join(names)}}}'
+                        for cls, names in _ALLOWED_ATTRIBUTES.items())
     raise pickle.UnpicklingError(
         f'Unsupported global: refused getattr({obj!r}, {name!r}); only '
-        f'HistoryBuffer.{{{",".join(_HISTORY_BUFFER_METHODS)}}} are allowed')
+        f'{choices} are allowed')
 
 
 # Everything a checkpoint written by mmengine 0.10.7 through the stock
@@ -63,8 +73,11 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
 _SAFE_GLOBALS = [
     # MessageHub.log_scalars values ('message_hub' key).
     HistoryBuffer,
-    # HistoryBuffer's pickled statistics methods (see above).
-    (_history_buffer_getattr, 'builtins.getattr'),
+    # OneCycleLR / OneCycleMomentum state ('param_schedulers' key) holds
+    # the class's annealing function, reached through getattr.
+    OneCycleParamScheduler,
+    # The allowed attribute look-ups (see above).
+    (_allowed_getattr, 'builtins.getattr'),
     # numpy arrays: a HistoryBuffer's value and count history; mmpose's
     # dataset_meta (sigmas, keypoint weights, colours) in 'meta'.
     np_reconstruct,

@@ -174,6 +174,8 @@ class StartProbe(Hook):
 
 
 def toy_runner(work_dir, max_iters, name, **kwargs):
+    kwargs.setdefault('param_scheduler', dict(
+        type='MultiStepLR', milestones=[3], by_epoch=False))
     return Runner(
         model=dict(type='RuntimeTestNet'),
         work_dir=str(work_dir),
@@ -186,8 +188,6 @@ def toy_runner(work_dir, max_iters, name, **kwargs):
             dataset=dict(type='RuntimeTestData')),
         optim_wrapper=dict(
             optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
-        param_scheduler=dict(
-            type='MultiStepLR', milestones=[3], by_epoch=False),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(
             checkpoint=dict(type='CheckpointHook', interval=2,
@@ -217,6 +217,26 @@ def test_resume_loads_with_weights_only(tmp_path, monkeypatch):
     assert resumed.iter == 6
     # The scheduler went on from the saved state: milestone 3 passed.
     assert resumed.optim_wrapper.get_lr()['lr'] == [pytest.approx(0.01)]
+
+
+@pytest.mark.parametrize('strategy', ['cos', 'linear'])
+def test_resume_with_one_cycle_schedule(tmp_path, strategy):
+    # mmengine's OneCycle schedulers keep their annealing function in the
+    # checkpoint; resuming must restore it under weights_only.
+    one_cycle = dict(type='OneCycleLR', eta_max=0.1, total_steps=6,
+                     anneal_strategy=strategy, by_epoch=False)
+    toy_runner(tmp_path, max_iters=6, name='uninterrupted',
+               param_scheduler=one_cycle).train()
+    lr_uninterrupted = load_checkpoint_file(tmp_path / 'iter_6.pth')[
+        'param_schedulers'][0]['_last_value']
+    resumed = toy_runner(tmp_path / 'resumed', max_iters=6, name='resumed',
+                         resume=True, load_from=str(tmp_path / 'iter_4.pth'),
+                         param_scheduler=one_cycle)
+    resumed.train()
+    scheduler = resumed.param_schedulers[0]
+    assert scheduler.anneal_func.__name__ == f'_annealing_{strategy}'
+    assert scheduler.state_dict()['_last_value'] == pytest.approx(
+        lr_uninterrupted)
 
 
 def test_mmengine_checkpoint_needs_the_allow_list(tmp_path):

@@ -65,7 +65,7 @@ train_dataloader = dict(batch_size=samples_per_gpu)
 # 1e-5/2 * |w|^2 of every conv/linear weight to the loss, which is Adam's
 # coupled weight_decay restricted to conv/linear weights (norm and bias
 # multipliers 0). BN γ must not decay: the slimming penalty alone drives it.
-# The LR here is OneCycle's start; the schedule below sets it every step.
+# OneCycle (below) sets the LR at every step.
 lr_max = 0.04
 optim_wrapper = dict(
     _delete_=True,
@@ -80,26 +80,16 @@ optim_wrapper = dict(
     clip_grad=None)
 # OneCycle over the whole run, stepped per iteration, as HR-NAS: from
 # lr_max / 25 up to lr_max along a cosine over the first 30 %, then down to
-# lr_max / 25 / 1e4 along a cosine. Written as two chained cosine schedules
-# because mmengine's OneCycleLR keeps a function in its state, which
-# torch's weights-only checkpoint loading refuses (resuming and
-# tools/test.py would fail). torch's OneCycleLR also cycles Adam's beta1;
-# this schedules the LR only.
-warmup_iters = int(0.3 * max_iters)
+# lr_max / 25 / 1e4. torch's OneCycleLR also cycles Adam's beta1; this
+# schedules the LR only.
 param_scheduler = [
     dict(
-        type='CosineAnnealingLR',
-        eta_min=lr_max,  # rising: the "minimum" is where it ends
-        T_max=warmup_iters,
-        begin=0,
-        end=warmup_iters,
-        by_epoch=False),
-    dict(
-        type='CosineAnnealingLR',
-        eta_min=lr_max / 25 / 1e4,
-        T_max=max_iters - warmup_iters,
-        begin=warmup_iters,
-        end=max_iters,
+        type='OneCycleLR',
+        eta_max=lr_max,
+        total_steps=max_iters,
+        pct_start=0.3,
+        div_factor=25,
+        final_div_factor=1e4,
         by_epoch=False)
 ]
 # Validate every 25 epochs, as the authors.
