@@ -1,4 +1,8 @@
 """Test-only hooks that drive and observe the SuperTickets hooks."""
+import io
+import os
+import signal
+
 import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -116,3 +120,46 @@ class DumpTicketHook(Hook):
                  weights={n: p.detach() for n, p in
                           model.named_parameters()}),
             osp.join(runner.work_dir, f'rank{get_rank()}.pth'))
+
+
+@HOOKS.register_module()
+class CrashHook(Hook):
+    """Kills its own process with SIGKILL, as an out-of-memory killer or a
+    pre-empted node would, at the point the environment variable
+    ``SUPERTICKETS_TEST_CRASH`` names: ``iter:N`` after iteration N (and its
+    checkpoint), ``save:N`` halfway through writing the checkpoint of
+    iteration N. Unset: does nothing, so a resumed run with the same config
+    can go on."""
+
+    priority = 'LOWEST'  # after the checkpoint hook
+
+    @staticmethod
+    def _spec():
+        kind, _, at = os.environ.get('SUPERTICKETS_TEST_CRASH', '').partition(
+            ':')
+        return kind, int(at) if at else None
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if self._spec() == ('iter', runner.iter + 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        if self._spec() != ('save', runner.iter + 1):
+            return
+        import mmsupertickets.safe_loading as safe_loading
+        write_atomically = safe_loading._write_atomically
+
+        def write_half_then_die(path, write):
+
+            def half(f):
+                data = io.BytesIO()
+                write(data)
+                f.write(data.getvalue()[:len(data.getvalue()) // 2])
+                f.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+
+            write_atomically(path, half)
+
+        # Only the atomic_local checkpoint backend writes through this.
+        safe_loading._write_atomically = write_half_then_die

@@ -92,6 +92,13 @@ def test_config_builds_its_model(path):
         target = int(sweep.group(1)) / 100 if sweep else 0.9
         assert hooks['ProgressivePruningHook']['target_sparsity'] == \
             pytest.approx(target)
+    # Checkpoints are renamed into place once complete, and a crash while
+    # one is written leaves an older one (the stock hook deletes the
+    # oldest before writing).
+    checkpoint = cfg.default_hooks.checkpoint
+    assert checkpoint.get('backend_args') == dict(backend='atomic_local')
+    assert checkpoint.get('max_keep_ckpts', -1) in (-1, 0) or \
+        checkpoint.max_keep_ckpts >= 2
     # Data roots follow the standard layout (demo: under data/demo).
     root = cfg.train_dataloader.dataset.data_root
     assert root.startswith('data/demo/' if '/demo/' in path else 'data/')

@@ -8,7 +8,7 @@ process group and the ``DeviceAgnosticDDP`` wrapper are used there).
 Examples::
 
     python tools/train.py configs/xxx.py --work-dir work_dirs/xxx
-    python tools/train.py configs/xxx.py --resume  # latest in the work dir
+    python tools/train.py configs/xxx.py --resume  # newest complete one
     python tools/train.py configs/xxx.py --resume work_dirs/xxx/iter_4000.pth
     bash tools/dist_train.sh configs/xxx.py 2
 """
@@ -25,6 +25,7 @@ from mmengine.runner import Runner
 
 from mmsupertickets.dist import LAUNCHERS, setup_launcher
 from mmsupertickets.preflight import check_datasets
+from mmsupertickets.safe_loading import find_resumable_checkpoint
 
 
 def parse_args():
@@ -40,8 +41,8 @@ def parse_args():
         nargs='?',
         type=str,
         const='auto',
-        help='resume training: alone, from the latest checkpoint in the work '
-        'dir; with a path, from that checkpoint')
+        help='resume training: alone, from the newest complete checkpoint '
+        'in the work dir; with a path, from that checkpoint')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -98,8 +99,19 @@ def main():
         enable_amp(cfg)
 
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        # The newest complete checkpoint, not blindly last_checkpoint,
+        # which may name a file a crash truncated or the hook deleted.
+        resume_from = find_resumable_checkpoint(cfg.work_dir)
+        if resume_from is not None:
+            cfg.resume = True
+            cfg.load_from = resume_from
+        else:
+            # A fresh start, from the config's load_from if it has one.
+            print_log(
+                f'--resume: no complete checkpoint in {cfg.work_dir}; '
+                'training from the start.',
+                logger='current',
+                level=logging.WARNING)
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume

@@ -81,8 +81,15 @@ param_scheduler = dict(
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=10)
 val_cfg = dict()
 test_cfg = dict()
+# Checkpoints are written to a temporary file and renamed into place
+# (atomic_local), so a crash mid-write never truncates one; keep >= 2,
+# since the hook deletes the oldest before it writes the next.
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=10,
+        max_keep_ckpts=3,
+        backend_args=dict(backend='atomic_local')))
 auto_scale_lr = dict(base_batch_size=num_gpus * samples_per_gpu)
 
 target_sparsity = 0.9

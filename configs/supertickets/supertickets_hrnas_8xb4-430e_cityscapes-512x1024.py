@@ -100,13 +100,17 @@ train_cfg = dict(
     type='IterBasedTrainLoop',
     max_iters=max_iters,
     val_interval=10 * iters_per_epoch)
+# Checkpoints are written to a temporary file and renamed into place
+# (atomic_local), so a crash mid-write never truncates one; keep >= 2,
+# since the hook deletes the oldest before it writes the next.
 default_hooks = dict(
     logger=dict(interval=50, log_metric_by_epoch=False),
     checkpoint=dict(
         by_epoch=False,
         interval=10 * iters_per_epoch,
         max_keep_ckpts=3,
-        save_last=True))
+        save_last=True,
+        backend_args=dict(backend='atomic_local')))
 
 # Intervals in epochs (by_epoch=True): the hooks convert them to
 # iterations, also inside this iteration-based loop.

@@ -76,6 +76,11 @@ param_scheduler = [
         by_epoch=True)
 ]
 auto_scale_lr = dict(base_batch_size=8 * samples_per_gpu)
+# The stock checkpoint settings (every 10 epochs, the best by AP), written
+# to a temporary file and renamed into place so that a crash mid-write
+# never truncates one.
+default_hooks = dict(
+    checkpoint=dict(backend_args=dict(backend='atomic_local')))
 
 # Epoch-based loop: intervals in epochs. The stock config's
 # SyncBuffersHook stays (BN statistics agree across GPUs before

@@ -69,7 +69,7 @@ param_scheduler = dict(
 train_cfg = dict(max_epochs=max_epochs, val_interval=2)
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(interval=2, max_keep_ckpts=1))
+    checkpoint=dict(interval=2, max_keep_ckpts=2))
 
 # Events scaled to the 12-epoch run: ρ ramps in over 2 epochs, a shrink
 # every 2 epochs, a prune every 1.5 epochs (48 steps) from 0.15 in steps

@@ -99,7 +99,7 @@ param_scheduler = [
 train_cfg = dict(max_iters=max_iters, val_interval=iters_per_epoch)
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(interval=iters_per_epoch, max_keep_ckpts=1))
+    checkpoint=dict(interval=iters_per_epoch, max_keep_ckpts=2))
 
 # Events scaled to the 8-epoch run (intervals may be fractions of an
 # epoch): ρ ramps in over 1 epoch, a shrink every epoch, a prune every 0.9

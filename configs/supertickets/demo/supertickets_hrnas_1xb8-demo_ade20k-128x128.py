@@ -89,7 +89,7 @@ param_scheduler = [
 train_cfg = dict(max_iters=max_iters, val_interval=2 * iters_per_epoch)
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(interval=2 * iters_per_epoch, max_keep_ckpts=1))
+    checkpoint=dict(interval=2 * iters_per_epoch, max_keep_ckpts=2))
 
 # The paper's ratio of intervals (prune every 15, shrink every 25 epochs)
 # scaled to the 10-epoch run: a prune every 1.2 epochs (30 steps) from

@@ -75,7 +75,7 @@ param_scheduler = [
 train_cfg = dict(max_epochs=max_epochs, val_interval=2)
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(interval=2, max_keep_ckpts=1, save_best=None))
+    checkpoint=dict(interval=2, max_keep_ckpts=2, save_best=None))
 
 # Events scaled to the 16-epoch run: ρ ramps in over 2 epochs, a shrink
 # every 2 epochs, a prune every 2 epochs from 0.15 in steps of 0.15,
