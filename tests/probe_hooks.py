@@ -103,6 +103,10 @@ class DumpTicketHook(Hook):
 
     priority = 'VERY_LOW'
 
+    def before_train(self, runner):
+        self.init = {n: p.detach().clone()
+                     for n, p in _unwrap(runner.model).named_parameters()}
+
     def after_run(self, runner):
         import os.path as osp
 
@@ -118,7 +122,8 @@ class DumpTicketHook(Hook):
                  masks=pruning.masks.state_dict(),
                  # BN running stats stay per rank (broadcast_buffers=False).
                  weights={n: p.detach() for n, p in
-                          model.named_parameters()}),
+                          model.named_parameters()},
+                 init_weights=self.init),
             osp.join(runner.work_dir, f'rank{get_rank()}.pth'))
 
 
@@ -163,3 +168,15 @@ class CrashHook(Hook):
 
         # Only the atomic_local checkpoint backend writes through this.
         safe_loading._write_atomically = write_half_then_die
+
+
+@HOOKS.register_module()
+class FreezeBNStatsHook(Hook):
+    """Normalises with the running statistics during training too, so that
+    a sample's output does not depend on the other samples of its batch
+    (and a rank's batch then is no different from half a global batch)."""
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        for module in _unwrap(runner.model).modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
