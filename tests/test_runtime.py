@@ -9,6 +9,7 @@ and probe hook below.
 import os
 import os.path as osp
 import pickle
+import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -402,11 +403,12 @@ def test_rewrap_after_shape_change_single_process(tmp_path):
         torch_dist.destroy_process_group()
 
 
-def _run(cmd, cwd, timeout=300):
+def _run(cmd, cwd, timeout=300, env=None):
     env = dict(
         os.environ,
         PYTHONPATH=os.pathsep.join([TESTS, REPO]),
-        OMP_NUM_THREADS='1')
+        OMP_NUM_THREADS='1',
+        **(env or {}))
     proc = subprocess.run(
         cmd, cwd=cwd, env=env, capture_output=True, text=True,
         timeout=timeout)
@@ -448,25 +450,27 @@ randomness = dict(seed=0)
 """
 
 
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope='module')
 def dist_run(tmp_path_factory):
-    """Train the toy config on two gloo processes through tools/train.py."""
+    """Train the toy config on two gloo processes through
+    tools/dist_train.sh (torchrun)."""
     root = tmp_path_factory.mktemp('dist')
     config = root / 'runtime_toy.py'
     config.write_text(TOY_CONFIG)
     work_dir = root / 'work'
-    _run([
-        sys.executable, '-m', 'torch.distributed.run', '--standalone',
-        '--nproc_per_node=2',
-        osp.join(REPO, 'tools', 'train.py'),
-        str(config), '--launcher', 'pytorch', '--work-dir',
-        str(work_dir)
-    ], cwd=root)
+    _run(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), str(config), '2',
+          '--work-dir', str(work_dir)], cwd=root,
+         env=dict(PYTHON=sys.executable, PORT=str(_free_port())))
     return config, work_dir
 
 
-def test_torchrun_two_cpu_processes(dist_run):
-    _, work_dir = dist_run
+def _check_two_rank_run(work_dir):
     reports = [
         torch.load(work_dir / f'probe_rank{rank}.pth', weights_only=True)
         for rank in (0, 1)
@@ -503,6 +507,50 @@ def test_torchrun_two_cpu_processes(dist_run):
     logs = list(work_dir.glob('*/*.log'))
     assert len(logs) == 1
     assert 'Iter(train) [6/6]' in logs[0].read_text()
+
+
+def test_torchrun_two_cpu_processes(dist_run):
+    _check_two_rank_run(dist_run[1])
+
+
+# Stand-ins for Slurm's srun (starts --ntasks copies of the command with
+# the variables Slurm sets) and scontrol (names the allocation's hosts).
+FAKE_SRUN = """#!{python}
+import os, subprocess, sys
+args, ntasks = sys.argv[1:], 1
+while args[0].startswith('-'):
+    opt = args.pop(0)
+    if opt == '-p':
+        args.pop(0)
+    elif opt.startswith('--ntasks='):
+        ntasks = int(opt.split('=')[1])
+procs = [subprocess.Popen(args, env=dict(
+    os.environ, SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank),
+    SLURM_NTASKS=str(ntasks), SLURM_NODELIST='localhost'))
+    for rank in range(ntasks)]
+sys.exit(max(p.wait() for p in procs))
+"""
+FAKE_SCONTROL = """#!/usr/bin/env bash
+echo localhost
+"""
+
+
+def test_slurm_train_script_two_cpu_tasks(tmp_path):
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    for name, text in (('srun', FAKE_SRUN.format(python=sys.executable)),
+                       ('scontrol', FAKE_SCONTROL)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    config = tmp_path / 'runtime_toy.py'
+    config.write_text(TOY_CONFIG)
+    work_dir = tmp_path / 'work'
+    env = dict(PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
+               PYTHON=sys.executable, GPUS='2', GPUS_PER_NODE='2',
+               GRES='', MASTER_PORT=str(_free_port()))
+    _run(['bash', osp.join(REPO, 'tools', 'slurm_train.sh'), 'cpu',
+          'toy', str(config), str(work_dir)], cwd=tmp_path, env=env)
+    _check_two_rank_run(work_dir)
 
 
 def test_tools_test_on_another_scope(dist_run, tmp_path):
