@@ -7,40 +7,15 @@ the last good checkpoint must survive the crash byte for byte.
 """
 import hashlib
 import os
-import os.path as osp
 import signal
-import subprocess
-import sys
 import zipfile
 
 import torch
-from mmengine.config import Config
 
 from mmsupertickets.safe_loading import (find_resumable_checkpoint,
                                          load_checkpoint_file)
-from tiny_configs import seg_cfg
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def _train_cmd(cfg_path, work_dir, resume):
-    return ([sys.executable, osp.join(ROOT, 'tools', 'train.py'), cfg_path,
-             '--work-dir', str(work_dir)] + (['--resume'] if resume else []))
-
-
-def _env(crash=None):
-    env = dict(os.environ, PYTHONPATH=osp.join(ROOT, 'tests'),
-               OMP_NUM_THREADS='1')
-    env.pop('SUPERTICKETS_TEST_CRASH', None)
-    if crash:
-        env['SUPERTICKETS_TEST_CRASH'] = crash
-    return env
-
-
-def _train(cfg_path, work_dir, crash=None, resume=False):
-    return subprocess.run(_train_cmd(cfg_path, work_dir, resume),
-                          env=_env(crash), capture_output=True, text=True,
-                          timeout=600, cwd=ROOT)
+from tiny_configs import ticket_run_cfg
+from train_runs import start_training, train
 
 
 def _digest(path):
@@ -48,50 +23,31 @@ def _digest(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def _ticket_cfg(data_root, tmp_path):
-    hooks = [
-        dict(type='KillChannelsHook', at_iters=(4, )),
-        dict(type='SuperNetSearchHook', rho=1e-3, warmup=2, min_macs=0,
-             shrink_interval=4, by_epoch=False),
-        dict(type='ProgressivePruningHook', target_sparsity=0.6,
-             prune_interval=3, step=0.2, by_epoch=False),
-        dict(type='IterativeReactivationHook'),
-        dict(type='DumpTicketHook'),
-        dict(type='CrashHook'),
-    ]
-    cfg = seg_cfg(data_root, None, max_iters=12, hooks=hooks)
-    cfg['custom_imports']['imports'].append('probe_hooks')
+def test_killed_runs_resume_to_the_uninterrupted_ticket(
+        cityscapes_root, tmp_path):
+    cfg = ticket_run_cfg(cityscapes_root, max_iters=12, target=0.6,
+                         extra_hooks=[dict(type='CrashHook')])
     # As the shipped configs: atomic writes, and two checkpoints kept
     # (the stock hook deletes the oldest before writing the next).
     cfg['default_hooks']['checkpoint'].update(
         interval=4, max_keep_ckpts=2,
         backend_args=dict(backend='atomic_local'))
-    cfg_path = str(tmp_path / 'fault_cfg.py')
-    Config(cfg).dump(cfg_path)
-    return cfg_path
-
-
-def test_killed_runs_resume_to_the_uninterrupted_ticket(
-        cityscapes_root, tmp_path):
-    cfg_path = _ticket_cfg(cityscapes_root, tmp_path)
     clean_dir, crash_dir = tmp_path / 'clean', tmp_path / 'crashed'
     # The uninterrupted run goes alongside (two cores).
-    clean = subprocess.Popen(_train_cmd(cfg_path, clean_dir, False),
-                             env=_env(), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    clean = start_training(cfg, clean_dir)
 
     # Killed after step 10: past the shrink at 4, the prunes at 3, 6, 9 and
     # the checkpoints at 4 and 8.
-    killed = _train(cfg_path, crash_dir, crash='iter:10')
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    code, out = train(cfg, crash_dir, crash='iter:10')
+    assert code == -signal.SIGKILL, out[-3000:]
     assert sorted(n for n in os.listdir(crash_dir) if n.endswith('.pth')) \
         == ['iter_4.pth', 'iter_8.pth']
     good = _digest(crash_dir / 'iter_8.pth')
 
     # Resumed from step 8, killed halfway through writing step 12's file.
-    killed = _train(cfg_path, crash_dir, crash='save:12', resume=True)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    assert 'iter_8.pth' in killed.stdout + killed.stderr
+    code, out = train(cfg, crash_dir, crash='save:12', resume=True)
+    assert code == -signal.SIGKILL, out[-3000:]
+    assert 'iter_8.pth' in out
     leftovers = [n for n in os.listdir(crash_dir) if n.endswith('.tmp')]
     assert len(leftovers) == 1 and leftovers[0].startswith('.iter_12.pth.')
     assert not zipfile.is_zipfile(crash_dir / leftovers[0])  # really cut
@@ -100,9 +56,10 @@ def test_killed_runs_resume_to_the_uninterrupted_ticket(
     assert find_resumable_checkpoint(crash_dir) == str(crash_dir /
                                                        'iter_8.pth')
 
-    finished = _train(cfg_path, crash_dir, resume=True)
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    assert clean.wait(timeout=600) == 0, clean.stdout.read()[-3000:]
+    code, out = train(cfg, crash_dir, resume=True)
+    assert code == 0, out[-3000:]
+    out = clean.communicate(timeout=600)[0]
+    assert clean.returncode == 0, out[-3000:]
 
     want = torch.load(clean_dir / 'rank0.pth', weights_only=True)
     got = torch.load(crash_dir / 'rank0.pth', weights_only=True)

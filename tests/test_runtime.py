@@ -9,7 +9,6 @@ and probe hook below.
 import os
 import os.path as osp
 import pickle
-import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -38,6 +37,7 @@ from mmsupertickets.safe_loading import (AtomicLocalBackend,
                                          load_checkpoint_file,
                                          register_safe_globals,
                                          save_checkpoint_atomically)
+from train_runs import free_port
 
 # mmsupertickets/__init__.py is meant to do this at import; do it here so
 # the tests (and the subprocesses importing this module) do not rely on it.
@@ -450,12 +450,6 @@ randomness = dict(seed=0)
 """
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
 def dist_run(tmp_path_factory):
     """Train the toy config on two gloo processes through
@@ -466,7 +460,7 @@ def dist_run(tmp_path_factory):
     work_dir = root / 'work'
     _run(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), str(config), '2',
           '--work-dir', str(work_dir)], cwd=root,
-         env=dict(PYTHON=sys.executable, PORT=str(_free_port())))
+         env=dict(PYTHON=sys.executable, PORT=str(free_port())))
     return config, work_dir
 
 
@@ -547,7 +541,7 @@ def test_slurm_train_script_two_cpu_tasks(tmp_path):
     work_dir = tmp_path / 'work'
     env = dict(PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
                PYTHON=sys.executable, GPUS='2', GPUS_PER_NODE='2',
-               GRES='', MASTER_PORT=str(_free_port()))
+               GRES='', MASTER_PORT=str(free_port()))
     _run(['bash', osp.join(REPO, 'tools', 'slurm_train.sh'), 'cpu',
           'toy', str(config), str(work_dir)], cwd=tmp_path, env=env)
     _check_two_rank_run(work_dir)

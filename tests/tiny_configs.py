@@ -111,3 +111,25 @@ def cls_cfg(data_root, work_dir, max_epochs=4, hooks=(), **train):
         env_cfg=dict(dist_cfg=dict(backend='gloo')),
         log_level='WARNING',
         randomness=dict(seed=0, deterministic=False))
+
+
+def ticket_run_cfg(data_root, max_iters, target=0.5, extra_hooks=(),
+                   **pruning):
+    """:func:`seg_cfg` with the three hooks drawing a ticket: channels are
+    killed and shrunk at step 4, weights pruned every 3 steps by 0.2 up to
+    ``target``; the run's ticket is dumped to ``<work_dir>/rank<r>.pth``
+    (``DumpTicketHook``). For runs in a subprocess (``work_dir`` is given on
+    the command line)."""
+    hooks = [
+        dict(type='KillChannelsHook', at_iters=(4, )),
+        dict(type='SuperNetSearchHook', rho=1e-3, warmup=2, min_macs=0,
+             shrink_interval=4, by_epoch=False),
+        dict(type='ProgressivePruningHook', target_sparsity=target,
+             prune_interval=3, step=0.2, by_epoch=False, **pruning),
+        dict(type='IterativeReactivationHook'),
+        dict(type='DumpTicketHook'),
+        *extra_hooks,
+    ]
+    cfg = seg_cfg(data_root, None, max_iters=max_iters, hooks=hooks)
+    cfg['custom_imports']['imports'].append('probe_hooks')
+    return cfg
