@@ -8,6 +8,7 @@
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32_pil_bicubic.py',
     'mmpretrain::_base_/default_runtime.py',
+    './_supertickets_hrnas.py',
 ]
 custom_imports = dict(imports=['mmsupertickets'], allow_failed_imports=False)
 
@@ -21,15 +22,7 @@ max_epochs = 350  # the paper's schedule
 norm_cfg = dict(type='BN', momentum=0.01, eps=1e-3)
 model = dict(
     type='ImageClassifier',
-    backbone=dict(
-        type='SuperTicketHRNet',
-        stem_channels=24,
-        stage_channels=((24, ), (18, 36), (18, 36, 72), (18, 36, 72, 144),
-                        (18, 36, 72, 144)),
-        stage_blocks=((1, ), (2, 2), (2, 2, 3), (2, 2, 3, 4), (2, 2, 3, 4)),
-        kernel_sizes=(3, 5, 7),
-        expand_ratio=4,
-        norm_cfg=norm_cfg),
+    backbone=dict(_base_.supernet, norm_cfg=norm_cfg),
     # IR blocks per branch to 36/72/144/320 channels, stride-2 IR blocks
     # merging from high to low resolution, 1x1 conv to 1600, global average
     # pooling and dropout 0.2.
@@ -92,27 +85,12 @@ default_hooks = dict(
         backend_args=dict(backend='atomic_local')))
 auto_scale_lr = dict(base_batch_size=num_gpus * samples_per_gpu)
 
-target_sparsity = 0.9
+# The three hooks (_supertickets_hrnas.py) with ρ = 1.8e-4, a shrink every
+# 10 epochs and a prune every 25.
 custom_hooks = [
-    # ρ = 1.8e-4 ramped in over 25 epochs; shrink every 10 epochs.
-    dict(
-        type='SuperNetSearchHook',
-        rho=1.8e-4,
-        warmup=25,
-        shrink_interval=10,
-        threshold=1e-3,
-        min_macs=1e6,
-        input_shape=(224, 224),
-        by_epoch=True),
-    # Global magnitude pruning every 25 epochs, +10 % per event.
-    dict(
-        type='ProgressivePruningHook',
-        target_sparsity=target_sparsity,
-        prune_interval=25,
-        schedule='step',
-        step=0.1,
-        scorer='magnitude',
-        scope='global',
-        by_epoch=True),
-    dict(type='IterativeReactivationHook'),
+    dict(hook, **dict(
+        SuperNetSearchHook=dict(
+            rho=1.8e-4, shrink_interval=10, input_shape=(224, 224)),
+        ProgressivePruningHook=dict(prune_interval=25)).get(hook.type, {}))
+    for hook in _base_.supertickets_hooks
 ]

@@ -8,7 +8,8 @@
 # CocoMetric, the 210-epoch step schedule and runtime.
 _base_ = [
     'mmpose::body_2d_keypoint/topdown_heatmap/coco/'
-    'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'
+    'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py',
+    './_supertickets_hrnas.py',
 ]
 custom_imports = dict(imports=['mmsupertickets'], allow_failed_imports=False)
 
@@ -22,14 +23,8 @@ norm_cfg = dict(type='BN', momentum=0.1, eps=1e-5)
 conv_init_std = 0.001
 model = dict(
     backbone=dict(
+        _base_.supernet,
         _delete_=True,
-        type='SuperTicketHRNet',
-        stem_channels=24,
-        stage_channels=((24, ), (18, 36), (18, 36, 72), (18, 36, 72, 144),
-                        (18, 36, 72, 144)),
-        stage_blocks=((1, ), (2, 2), (2, 2, 3), (2, 2, 3, 4), (2, 2, 3, 4)),
-        kernel_sizes=(3, 5, 7),
-        expand_ratio=4,
         norm_cfg=norm_cfg,
         conv_init_std=conv_init_std),
     # Resize the four branches to 1/4, concatenate (270 channels) and one
@@ -82,32 +77,16 @@ auto_scale_lr = dict(base_batch_size=8 * samples_per_gpu)
 default_hooks = dict(
     checkpoint=dict(backend_args=dict(backend='atomic_local')))
 
-# Epoch-based loop: intervals in epochs. The stock config's
-# SyncBuffersHook stays (BN statistics agree across GPUs before
-# validation).
-target_sparsity = 0.9
-custom_hooks = [
-    dict(type='SyncBuffersHook'),
-    # ρ = 1e-6 (keypoint heatmap losses are small) ramped in over 25
-    # epochs; shrink every 10 epochs.
-    dict(
-        type='SuperNetSearchHook',
-        rho=1e-6,
-        warmup=25,
-        shrink_interval=10,
-        threshold=1e-3,
-        min_macs=1e6,
-        input_shape=(input_size[1], input_size[0]),
-        by_epoch=True),
-    # Global magnitude pruning every 15 epochs, +10 % per event.
-    dict(
-        type='ProgressivePruningHook',
-        target_sparsity=target_sparsity,
-        prune_interval=15,
-        schedule='step',
-        step=0.1,
-        scorer='magnitude',
-        scope='global',
-        by_epoch=True),
-    dict(type='IterativeReactivationHook'),
+# The stock config's SyncBuffersHook (BN statistics agree across GPUs
+# before validation), then the three hooks (_supertickets_hrnas.py) with
+# ρ = 1e-6 (keypoint heatmap losses are small), a shrink every 10 epochs
+# and a prune every 15.
+custom_hooks = [dict(type='SyncBuffersHook')] + [
+    dict(hook, **dict(
+        SuperNetSearchHook=dict(
+            rho=1e-6,
+            shrink_interval=10,
+            input_shape=(input_size[1], input_size[0])),
+        ProgressivePruningHook=dict(prune_interval=15)).get(hook.type, {}))
+    for hook in _base_.supertickets_hooks
 ]
