@@ -8,6 +8,10 @@ forward call; the stored values are untouched, receive no gradient through
 the masked positions, and are there again when a mask is reset
 (reactivation). ``torch.nn.utils.prune``/``parametrize`` are not used
 because both rename the weight in the ``state_dict``.
+
+The boolean masks are the state; the forward multiplies by a cached copy in
+the weight's dtype, since ``w * bool_mask`` would convert the whole mask to
+float again in every forward and in every backward.
 """
 from typing import Dict, Iterable
 
@@ -24,12 +28,12 @@ def _split(name: str):
 def _masked_pre_hook(mask_holder: 'WeightMasks', param: str):
 
     def hook(module, args):
-        mask = mask_holder.masks.get(module._supertickets_weight_key)
-        if mask is not None:
+        name = module._supertickets_weight_key
+        if name in mask_holder.masks:
             w = module._parameters[param]
             # Instance attribute shadows the registered Parameter only
             # for this call; parameters() and state_dict() are unaffected.
-            module.__dict__[param] = w * mask
+            module.__dict__[param] = w * mask_holder._factor(name, w)
     return hook
 
 
@@ -56,6 +60,8 @@ class WeightMasks:
     def __init__(self, param_attr: str = 'weight'):
         self.param_attr = param_attr
         self.masks: Dict[str, torch.Tensor] = {}
+        # name -> (bool mask, its _version, the mask in the weight's dtype)
+        self._factors: Dict[str, tuple] = {}
         self._handles: Dict[str, list] = {}
 
     # -- attaching -------------------------------------------------------
@@ -75,6 +81,23 @@ class WeightMasks:
                 _masked_post_hook(attr), always_call=True)
         ]
 
+    def _factor(self, name: str, weight: torch.Tensor) -> torch.Tensor:
+        """The mask of ``name`` in ``weight``'s dtype and device, cached.
+
+        Rebuilt whenever the bool mask was replaced or edited in place, or
+        the weight moved or changed dtype, so the copy can never go stale.
+        """
+        mask = self.masks[name]
+        cached = self._factors.get(name)
+        if (cached is not None and cached[0] is mask
+                and cached[1] == mask._version
+                and cached[2].dtype == weight.dtype
+                and cached[2].device == weight.device):
+            return cached[2]
+        f = mask.to(device=weight.device, dtype=weight.dtype)
+        self._factors[name] = (mask, mask._version, f)
+        return f
+
     def _detach(self, name: str) -> None:
         for h in self._handles.pop(name, []):
             h.remove()
@@ -86,6 +109,7 @@ class WeightMasks:
             raise ValueError(f'mask for {name} has shape {tuple(mask.shape)}'
                              f' but the weight has {tuple(w.shape)}')
         self.masks[name] = mask.to(device=w.device, dtype=torch.bool)
+        self._factors.pop(name, None)
         self._attach(model, name)
 
     def reset(self, names: Iterable[str]) -> int:
@@ -93,6 +117,7 @@ class WeightMasks:
         revived = 0
         for name in list(names):
             mask = self.masks.pop(name, None)
+            self._factors.pop(name, None)
             if mask is not None:
                 revived += int(mask.numel() - mask.sum())
             self._detach(name)
@@ -108,6 +133,7 @@ class WeightMasks:
             if name in self.masks:
                 self.masks[name] = self.masks[name].index_select(
                     dim, idx.to(self.masks[name].device))
+                self._factors.pop(name, None)
         self.reset([n for n in plan.removed_tensors if n in self.masks])
         # Hooks of deleted modules went with them; drop their handles.
         for n in plan.removed_tensors:
