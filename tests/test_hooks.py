@@ -256,6 +256,62 @@ def test_gamma_penalty_is_exact_and_amp_safe():
         assert torch.allclose(a, b, atol=1e-5)
 
 
+def test_gamma_penalty_once_with_two_optimizers():
+    # Each γ gets ρ·p·sign(γ) from the optimizer that steps it, not from
+    # every optimizer (OptimWrapperDict).
+    torch.manual_seed(0)
+    net = SuperTicketHRNet(**{k: v for k, v in TINY_BACKBONE.items()
+                              if k != 'type'})
+    hook = SuperNetSearchHook(rho=0.1)
+    hook._gammas = [u.norm.weight for u in find_searchable_units(net)]
+    hook._weights = [1.0] * len(hook._gammas)
+    hook.current_rho = 0.1
+    half = len(hook._gammas) // 2
+    optimizers = [torch.optim.SGD(hook._gammas[:half], lr=1.0),
+                  torch.optim.SGD(hook._gammas[half:], lr=1.0)]
+    for opt in optimizers:
+        opt.register_step_pre_hook(hook._add_penalty)
+    for g in hook._gammas:
+        g.grad = torch.zeros_like(g)
+    before = [g.detach().clone() for g in hook._gammas]
+    for opt in optimizers:
+        opt.step()
+    for b, g in zip(before, hook._gammas):
+        assert torch.allclose(g.detach(), b - 0.1 * torch.sign(b))
+
+
+def test_masks_multiply_by_a_float_copy_that_follows_the_mask():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(2, 3, 3)
+    net = torch.nn.Sequential(conv)
+    masks = WeightMasks()
+    keep = torch.rand(conv.weight.shape) > 0.5
+    masks.set(net, '0.weight', keep)
+    x = torch.rand(1, 2, 5, 5)
+
+    def expected():
+        return torch.nn.functional.conv2d(
+            x, conv.weight * masks.masks['0.weight'], conv.bias)
+
+    assert torch.allclose(net(x), expected())
+    # Edited in place, replaced, or the weight changes dtype: the copy the
+    # forward multiplies by follows.
+    masks.masks['0.weight'][0] = False
+    assert torch.allclose(net(x), expected())
+    masks.set(net, '0.weight', torch.ones_like(keep))
+    assert torch.allclose(net(x), conv(x))
+    masks.set(net, '0.weight', keep)
+    net.double()
+    x = x.double()
+    assert net(x).dtype == torch.float64
+    assert torch.allclose(net(x), expected())
+    # Masked positions get no gradient; the stored values stay.
+    stored = conv.weight.detach().clone()
+    net(x).sum().backward()
+    assert not conv.weight.grad[~keep].any()
+    assert torch.equal(conv.weight.detach(), stored)
+
+
 def test_masks_keep_state_dict_vanilla_and_block_updates():
     torch.manual_seed(0)
     net = SuperTicketHRNet(**{k: v for k, v in TINY_BACKBONE.items()

@@ -161,8 +161,12 @@ class SuperNetSearchHook(TicketEventHook):
         rho = self.current_rho
         if rho == 0:
             return
+        # Only the γ this optimizer steps: with several optimizers (an
+        # OptimWrapperDict) each γ gets the penalty once.
+        stepped = {id(p) for group in optimizer.param_groups
+                   for p in group['params']}
         for gamma, weight in zip(self._gammas, self._weights):
-            if gamma.grad is not None:
+            if gamma.grad is not None and id(gamma) in stepped:
                 gamma.grad.add_(torch.sign(gamma), alpha=rho * weight)
 
     # -- shrinking -----------------------------------------------------------
