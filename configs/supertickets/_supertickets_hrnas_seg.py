@@ -37,7 +37,6 @@ model = dict(
 # 1e-5/2 * |w|^2 of every conv/linear weight to the loss, which is Adam's
 # coupled weight_decay restricted to conv/linear weights (norm and bias
 # multipliers 0). BN γ must not decay: the slimming penalty alone drives it.
-# The dataset's config schedules the LR with OneCycle up to lr_max.
 lr_max = 0.04
 optim_wrapper = dict(
     _delete_=True,
@@ -50,6 +49,19 @@ optim_wrapper = dict(
         weight_decay=1e-5),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
     clip_grad=None)
+# OneCycle over the whole run, stepped per iteration, as HR-NAS: from
+# lr_max / 25 up to lr_max along a cosine over the first 30 %, then down to
+# lr_max / 25 / 1e4. torch's OneCycleLR also cycles Adam's beta1; this
+# schedules the LR only. The dataset's config sets total_steps (max_iters).
+param_scheduler = [
+    dict(
+        type='OneCycleLR',
+        eta_max=lr_max,
+        pct_start=0.3,
+        div_factor=25,
+        final_div_factor=1e4,
+        by_epoch=False)
+]
 # Checkpoints are written to a temporary file and renamed into place
 # (atomic_local), so a crash mid-write never truncates one; keep >= 2,
 # since the hook deletes the oldest before it writes the next.

@@ -30,20 +30,8 @@ model = dict(
     decode_head=dict(channels=90, num_classes=19))  # HR-NAS last_channel 90
 train_dataloader = dict(batch_size=samples_per_gpu)
 
-# OneCycle over the whole run, stepped per iteration, as HR-NAS: from
-# lr_max / 25 up to lr_max along a cosine over the first 30 %, then down to
-# lr_max / 25 / 1e4. torch's OneCycleLR also cycles Adam's beta1; this
-# schedules the LR only.
-param_scheduler = [
-    dict(
-        type='OneCycleLR',
-        eta_max={{_base_.lr_max}},
-        total_steps=max_iters,
-        pct_start=0.3,
-        div_factor=25,
-        final_div_factor=1e4,
-        by_epoch=False)
-]
+# OneCycle (_supertickets_hrnas_seg.py) over the whole run.
+param_scheduler = [dict(_base_.param_scheduler[0], total_steps=max_iters)]
 # Validate and save every 10 epochs, as the authors (eval_interval 10).
 train_cfg = dict(
     type='IterBasedTrainLoop',

@@ -29,18 +29,8 @@ model = dict(
     decode_head=dict(channels=180, num_classes=150))
 train_dataloader = dict(batch_size=samples_per_gpu)
 
-# OneCycle over the whole run, stepped per iteration (see the Cityscapes
-# config).
-param_scheduler = [
-    dict(
-        type='OneCycleLR',
-        eta_max={{_base_.lr_max}},
-        total_steps=max_iters,
-        pct_start=0.3,
-        div_factor=25,
-        final_div_factor=1e4,
-        by_epoch=False)
-]
+# OneCycle (_supertickets_hrnas_seg.py) over the whole run.
+param_scheduler = [dict(_base_.param_scheduler[0], total_steps=max_iters)]
 # Validate and save every 25 epochs, as the authors.
 train_cfg = dict(
     type='IterBasedTrainLoop',
