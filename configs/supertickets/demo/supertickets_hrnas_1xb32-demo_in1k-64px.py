@@ -2,7 +2,9 @@
 # only its size, schedule and data changed (ten synthetic classes from
 # tools/dataset_converters/generate_data.py imagenet). Run it through
 # tools/run_demo.py --task cls.
-_base_ = ['../supertickets_hrnas_4xb64-350e_in1k.py']
+_base_ = [
+    '../supertickets_hrnas_4xb64-350e_in1k.py', './_supertickets_demo.py'
+]
 
 data_root = 'data/demo/imagenet'
 samples_per_gpu = 32
@@ -10,20 +12,14 @@ num_classes = 10
 # 1000 training images / 32 = 32 iterations per epoch.
 max_epochs = 12
 
-# Narrowed search space (see the Cityscapes demo), with the head's widths
-# scaled down alike.
-widths = (8, 16, 32, 64)
 norm_cfg = dict(type='BN', momentum=0.1, eps=1e-3)
 data_preprocessor = dict(num_classes=num_classes)
 model = dict(
-    backbone=dict(
-        stem_channels=16,
-        stage_channels=((16, ), widths[:2], widths[:3], widths),
-        stage_blocks=((1, ), (1, 1), (1, 1, 1), (1, 1, 1, 1)),
-        expand_ratio=2,
-        norm_cfg=norm_cfg),
+    # The narrowed search space (_supertickets_demo.py), with the head's
+    # widths scaled down alike.
+    backbone=dict(_base_.demo_supernet, norm_cfg=norm_cfg),
     neck=dict(
-        in_channels=widths,
+        in_channels=_base_.demo_widths,
         head_channels=(16, 32, 64, 128),
         out_channels=256,
         expand_ratio=2,
@@ -72,42 +68,21 @@ default_hooks = dict(
     checkpoint=dict(interval=2, max_keep_ckpts=2))
 
 # Events scaled to the 12-epoch run: ρ ramps in over 2 epochs, a shrink
-# every 2 epochs, a prune every 1.5 epochs (48 steps) from 0.15 in steps
-# of 0.15, reaching 0.9 at the 6th event (epoch 9); later events and the
-# last step re-prune at the target. Search settings follow the short time
-# scale as in the Cityscapes demo (larger ρ, threshold 0.05, a shrink
-# removes at least about 1 % of the supernet's MACs).
-target_sparsity = 0.9
+# every 2 epochs, a prune every 1.5 epochs (48 steps), reaching 0.9 at the
+# 6th event (epoch 9); later events and the last step re-prune at the
+# target. Search settings follow the short time scale as in the Cityscapes
+# demo (larger ρ, a shrink removes at least about 1 % of the supernet's
+# MACs). BN is re-estimated on 256 training images every 2 epochs.
 custom_hooks = [
-    dict(
-        type='SuperNetSearchHook',
-        rho=6e-3,
-        warmup=2,
-        shrink_interval=2,
-        threshold=0.05,
-        min_macs=5e5,
-        input_shape=(64, 64),
-        by_epoch=True),
-    dict(
-        type='ProgressivePruningHook',
-        target_sparsity=target_sparsity,
-        prune_interval=1.5,
-        schedule='step',
-        step=0.15,
-        by_epoch=True,
-        # The stock classifiers as by default, and the stem (see the
-        # Cityscapes demo: global ranking would nearly empty a narrow stem).
-        exclude=(r'(^|\.)conv_seg\.', r'^head\.final_layer\.',
-                 r'^head\.fc\.', r'^auxiliary_head\.',
-                 r'^backbone\.stem\.')),
-    dict(type='IterativeReactivationHook'),
-    # BN statistics re-estimated on 256 training samples before each
-    # validation and checkpoint (see the Cityscapes demo).
-    dict(
-        type='mmpretrain.PreciseBNHook',
-        num_samples=256,
-        interval=2,
-        priority='BELOW_NORMAL'),
+    dict(hook, **{
+        'SuperNetSearchHook':
+        dict(rho=6e-3, warmup=2, shrink_interval=2, min_macs=5e5,
+             input_shape=(64, 64)),
+        'ProgressivePruningHook':
+        dict(prune_interval=1.5),
+        'mmpretrain.PreciseBNHook':
+        dict(num_samples=256, interval=2),
+    }.get(hook.type, {})) for hook in _base_.demo_hooks
 ]
 randomness = dict(seed=0)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

@@ -4,7 +4,10 @@
 # (tools/dataset_converters/generate_data.py cityscapes) in minutes.
 # Run it through tools/run_demo.py --task seg, which also evaluates the
 # ticket and writes a report.
-_base_ = ['../supertickets_hrnas_8xb4-430e_cityscapes-512x1024.py']
+_base_ = [
+    '../supertickets_hrnas_8xb4-430e_cityscapes-512x1024.py',
+    './_supertickets_demo.py'
+]
 
 data_root = 'data/demo/cityscapes/'
 # The synthetic frames are 128x256; train on random 128x128 crops of frames
@@ -18,25 +21,19 @@ iters_per_epoch = 50
 max_epochs = 8
 max_iters = max_epochs * iters_per_epoch  # 400
 
-# The same search space, narrowed: every block kind is there (three kernel
-# paths per block, neighbour fusion, four resolutions) at about half the
-# paper's widths, with one block per branch, expand ratio 2 and without the
-# paper's second four-branch stage.
-widths = (8, 16, 32, 64)
 # BN running statistics average over ~10 steps instead of ~100: the paper's
 # momentum 0.01 is too slow for a run of a few hundred steps, validation
 # would see statistics lagging far behind the weights.
 norm_cfg = dict(type='BN', momentum=0.1, eps=1e-3)
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        stem_channels=16,
-        stage_channels=((16, ), widths[:2], widths[:3], widths),
-        stage_blocks=((1, ), (1, 1), (1, 1, 1), (1, 1, 1, 1)),
-        expand_ratio=2,
-        norm_cfg=norm_cfg),
+    # The narrowed search space (_supertickets_demo.py).
+    backbone=dict(_base_.demo_supernet, norm_cfg=norm_cfg),
     decode_head=dict(
-        in_channels=widths, channels=32, expand_ratio=2, norm_cfg=norm_cfg))
+        in_channels=_base_.demo_widths,
+        channels=32,
+        expand_ratio=2,
+        norm_cfg=norm_cfg))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -103,50 +100,22 @@ default_hooks = dict(
 
 # Events scaled to the 8-epoch run (intervals may be fractions of an
 # epoch): ρ ramps in over 1 epoch, a shrink every epoch, a prune every 0.9
-# epoch (45 steps) from 0.15 in steps of 0.15, reaching 0.9 at the 6th
-# event (step 270); the events at steps 315 and 360 and the last step
-# re-prune at the target.
-# Search settings follow the short time scale: Adam moves a penalised γ
-# by about the LR per step, so within a few hundred steps it only settles
-# within a few LR-steps of zero: ρ is larger than the paper's, a channel
-# is dead below |γ| = 0.05 instead of 1e-3, and a shrink must remove at
-# least 2 MMACs (about 1 % of this supernet) so that every shrink, which
-# reactivates the layers it rebuilds, is worth the disturbance.
-target_sparsity = 0.9
+# epoch (45 steps), reaching 0.9 at the 6th event (step 270); the events at
+# steps 315 and 360 and the last step re-prune at the target. ρ is larger
+# than the paper's (the run is short), and a shrink must remove at least 2
+# MMACs (about 1 % of this supernet) so that every shrink, which
+# reactivates the layers it rebuilds, is worth the disturbance. BN is
+# re-estimated on 100 training images every epoch.
 custom_hooks = [
-    dict(
-        type='SuperNetSearchHook',
-        rho=5e-3,
-        warmup=1,
-        shrink_interval=1,
-        threshold=0.05,
-        min_macs=2e6,
-        input_shape=crop_size,
-        by_epoch=True),
-    dict(
-        type='ProgressivePruningHook',
-        target_sparsity=target_sparsity,
-        prune_interval=0.9,
-        schedule='step',
-        step=0.15,
-        by_epoch=True,
-        # The stock classifiers as by default, and the stem: this narrow
-        # stem holds 0.7 % of the weights, and global magnitude ranking
-        # would leave about 15 of its 2.7 K at 90 %, blinding the network.
-        exclude=(r'(^|\.)conv_seg\.', r'^head\.final_layer\.',
-                 r'^head\.fc\.', r'^auxiliary_head\.',
-                 r'^backbone\.stem\.')),
-    dict(type='IterativeReactivationHook'),
-    # BN statistics re-estimated on 100 training images (weights fixed)
-    # after the step's events and before each validation and checkpoint,
-    # like the authors' BN calibration: a shrink, a reactivation or a prune
-    # changes every activation statistic at once, and the running averages
-    # would lag behind for tens of steps.
-    dict(
-        type='mmpretrain.PreciseBNHook',
-        num_samples=100,
-        interval=iters_per_epoch,
-        priority='BELOW_NORMAL'),
+    dict(hook, **{
+        'SuperNetSearchHook':
+        dict(rho=5e-3, warmup=1, shrink_interval=1, min_macs=2e6,
+             input_shape=crop_size),
+        'ProgressivePruningHook':
+        dict(prune_interval=0.9),
+        'mmpretrain.PreciseBNHook':
+        dict(num_samples=100, interval=iters_per_epoch),
+    }.get(hook.type, {})) for hook in _base_.demo_hooks
 ]
 randomness = dict(seed=0)
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))

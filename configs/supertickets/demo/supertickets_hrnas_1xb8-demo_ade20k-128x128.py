@@ -2,7 +2,10 @@
 # its size, schedule and data changed (synthetic ADE20K from
 # tools/dataset_converters/generate_data.py ade20k; twelve of the 150
 # classes occur). Run it through tools/run_demo.py --task ade20k.
-_base_ = ['../supertickets_hrnas_8xb8-200e_ade20k-512x512.py']
+_base_ = [
+    '../supertickets_hrnas_8xb8-200e_ade20k-512x512.py',
+    './_supertickets_demo.py'
+]
 
 data_root = 'data/demo/ade/ADEChallengeData2016'
 # The synthetic frames are 128x128: train on crops of rescaled frames.
@@ -14,22 +17,19 @@ iters_per_epoch = 25
 max_epochs = 10
 max_iters = max_epochs * iters_per_epoch  # 250
 
-# Narrowed search space, as the Cityscapes demo; the head keeps the
-# paper's ADE20K proportion (twice the Cityscapes last_channel).
-widths = (8, 16, 32, 64)
 # Fast BN statistics for a run of a few hundred steps (see the Cityscapes
 # demo).
 norm_cfg = dict(type='BN', momentum=0.1, eps=1e-3)
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        stem_channels=16,
-        stage_channels=((16, ), widths[:2], widths[:3], widths),
-        stage_blocks=((1, ), (1, 1), (1, 1, 1), (1, 1, 1, 1)),
-        expand_ratio=2,
-        norm_cfg=norm_cfg),
+    # The narrowed search space (_supertickets_demo.py); the head keeps the
+    # paper's ADE20K proportion (twice the Cityscapes last_channel).
+    backbone=dict(_base_.demo_supernet, norm_cfg=norm_cfg),
     decode_head=dict(
-        in_channels=widths, channels=64, expand_ratio=2, norm_cfg=norm_cfg))
+        in_channels=_base_.demo_widths,
+        channels=64,
+        expand_ratio=2,
+        norm_cfg=norm_cfg))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -92,42 +92,22 @@ default_hooks = dict(
     checkpoint=dict(interval=2 * iters_per_epoch, max_keep_ckpts=2))
 
 # The paper's ratio of intervals (prune every 15, shrink every 25 epochs)
-# scaled to the 10-epoch run: a prune every 1.2 epochs (30 steps) from
-# 0.15 in steps of 0.15, reaching 0.9 at the 6th event (step 180), and a
-# shrink every 2 epochs; ρ ramps in over 2 epochs. Search settings follow
-# the short time scale as in the Cityscapes demo (larger ρ, threshold 0.05,
-# a shrink removes at least 1 % of the supernet's MACs).
-target_sparsity = 0.9
+# scaled to the 10-epoch run: a prune every 1.2 epochs (30 steps), reaching
+# 0.9 at the 6th event (step 180), and a shrink every 2 epochs; ρ ramps in
+# over 2 epochs. Search settings follow the short time scale as in the
+# Cityscapes demo (larger ρ, a shrink removes at least 1 % of the
+# supernet's MACs). BN is re-estimated on 96 training images every 2
+# epochs.
 custom_hooks = [
-    dict(
-        type='SuperNetSearchHook',
-        rho=5e-3,
-        warmup=2,
-        shrink_interval=2,
-        threshold=0.05,
-        min_macs=2e6,
-        input_shape=crop_size,
-        by_epoch=True),
-    dict(
-        type='ProgressivePruningHook',
-        target_sparsity=target_sparsity,
-        prune_interval=1.2,
-        schedule='step',
-        step=0.15,
-        by_epoch=True,
-        # The stock classifiers as by default, and the stem (see the
-        # Cityscapes demo: global ranking would nearly empty a narrow stem).
-        exclude=(r'(^|\.)conv_seg\.', r'^head\.final_layer\.',
-                 r'^head\.fc\.', r'^auxiliary_head\.',
-                 r'^backbone\.stem\.')),
-    dict(type='IterativeReactivationHook'),
-    # BN statistics re-estimated on 96 training samples before each
-    # validation and checkpoint (see the Cityscapes demo).
-    dict(
-        type='mmpretrain.PreciseBNHook',
-        num_samples=96,
-        interval=2 * iters_per_epoch,
-        priority='BELOW_NORMAL'),
+    dict(hook, **{
+        'SuperNetSearchHook':
+        dict(rho=5e-3, warmup=2, shrink_interval=2, min_macs=2e6,
+             input_shape=crop_size),
+        'ProgressivePruningHook':
+        dict(prune_interval=1.2),
+        'mmpretrain.PreciseBNHook':
+        dict(num_samples=96, interval=2 * iters_per_epoch),
+    }.get(hook.type, {})) for hook in _base_.demo_hooks
 ]
 randomness = dict(seed=0)
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))

@@ -2,7 +2,10 @@
 # with only its size, schedule and data changed (synthetic stick figures
 # from tools/dataset_converters/generate_data.py coco). Run it through
 # tools/run_demo.py --task pose.
-_base_ = ['../supertickets_td-hm_hrnas_8xb48-210e_coco-256x192.py']
+_base_ = [
+    '../supertickets_td-hm_hrnas_8xb48-210e_coco-256x192.py',
+    './_supertickets_demo.py'
+]
 
 data_root = 'data/demo/coco/'
 samples_per_gpu = 16
@@ -13,16 +16,12 @@ max_epochs = 16
 codec = dict(
     type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=1)
 
-# Narrowed search space (see the Cityscapes demo); the keypoint variant's
+# The narrowed search space (_supertickets_demo.py); the keypoint variant's
 # BN (momentum 0.1) and N(0, 0.001) conv init are kept.
-widths = (8, 16, 32, 64)
 model = dict(
-    backbone=dict(
-        stem_channels=16,
-        stage_channels=((16, ), widths[:2], widths[:3], widths),
-        stage_blocks=((1, ), (1, 1), (1, 1, 1), (1, 1, 1, 1)),
-        expand_ratio=2),
-    neck=dict(in_channels=widths, out_channels=32, expand_ratio=2),
+    backbone=dict(_base_.demo_supernet),
+    neck=dict(in_channels=_base_.demo_widths, out_channels=32,
+              expand_ratio=2),
     head=dict(in_channels=32, decoder=codec))
 
 train_pipeline = [
@@ -88,9 +87,8 @@ default_hooks = dict(
     checkpoint=dict(interval=2, max_keep_ckpts=2, save_best=None))
 
 # Events scaled to the 16-epoch run: ρ ramps in over 4 epochs, a shrink
-# every 2 epochs, a prune every 2 epochs from 0.15 in steps of 0.15,
-# reaching 0.9 at the 6th event (epoch 12); later events and the last step
-# re-prune at the target.
+# every 2 epochs, a prune every 2 epochs, reaching 0.9 at the 6th event
+# (epoch 12); later events and the last step re-prune at the target.
 # Search: with Adam, ρ does not set how fast γ falls (the LR does) but
 # which channels the task gradient defends. The heatmap loss gives these γ
 # task gradients of ~1e-7 before the heatmaps are learnt and ~1e-6 after,
@@ -99,42 +97,20 @@ default_hooks = dict(
 # 4-12 remove about 3/4 of the MACs and the ticket still learns. A larger ρ
 # shrinks too far for a 90 % sparse ticket to recover (4e-7: 22 MMACs,
 # AP 0.21; 1e-6: 12 MMACs, AP 0.01; 4e-5: nearly every channel, AP 0).
-# A channel is dead below |γ| = 0.05 (γ settles within a few LR-steps of
-# zero, as in the Cityscapes demo); a shrink must remove at least 3 MMACs
-# (about 2 % of the supernet), so the small shrinks after the LR drop, each
-# followed by reactivation and re-pruning, are skipped.
-target_sparsity = 0.9
-custom_hooks = [
-    dict(type='SyncBuffersHook'),
-    dict(
-        type='SuperNetSearchHook',
-        rho=2e-7,
-        warmup=4,
-        shrink_interval=2,
-        threshold=0.05,
-        min_macs=3e6,
-        input_shape=(128, 96),
-        by_epoch=True),
-    dict(
-        type='ProgressivePruningHook',
-        target_sparsity=target_sparsity,
-        prune_interval=2,
-        schedule='step',
-        step=0.15,
-        by_epoch=True,
-        # The stock classifiers as by default, and the stem (see the
-        # Cityscapes demo: global ranking would nearly empty a narrow stem).
-        exclude=(r'(^|\.)conv_seg\.', r'^head\.final_layer\.',
-                 r'^head\.fc\.', r'^auxiliary_head\.',
-                 r'^backbone\.stem\.')),
-    dict(type='IterativeReactivationHook'),
-    # BN statistics re-estimated on 128 training samples before each
-    # validation and checkpoint (see the Cityscapes demo).
-    dict(
-        type='mmpretrain.PreciseBNHook',
-        num_samples=128,
-        interval=2,
-        priority='BELOW_NORMAL'),
+# A shrink must remove at least 3 MMACs (about 2 % of the supernet), so
+# the small shrinks after the LR drop, each followed by reactivation and
+# re-pruning, are skipped. The stock config's SyncBuffersHook stays; BN is
+# re-estimated on 128 training samples every 2 epochs.
+custom_hooks = [dict(type='SyncBuffersHook')] + [
+    dict(hook, **{
+        'SuperNetSearchHook':
+        dict(rho=2e-7, warmup=4, shrink_interval=2, min_macs=3e6,
+             input_shape=(128, 96)),
+        'ProgressivePruningHook':
+        dict(prune_interval=2),
+        'mmpretrain.PreciseBNHook':
+        dict(num_samples=128, interval=2),
+    }.get(hook.type, {})) for hook in _base_.demo_hooks
 ]
 randomness = dict(seed=0)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
