@@ -50,10 +50,13 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from .flops import _Forward, complexity, format_count
-from .masks import WeightMasks
-from .safe_loading import load_checkpoint_file, save_checkpoint_atomically
-from .shrinking import apply_arch, check_arch_fits, prefixed_arch
+from .engine.ticket_meta import META_KEY, TICKET_HOOK_TYPES, is_ticket_hook
+from .flops import ModelForward as _Forward
+from .flops import complexity, format_count
+from .structures.arch import apply_arch, check_arch_fits, prefixed_arch
+from .structures.masks import WeightMasks
+from .utils.atomic_write import save_checkpoint_atomically
+from .utils.checkpoint_io import load_checkpoint_file
 
 __all__ = [
     'export_ticket', 'build_model', 'ticket_config', 'arch_owners',
@@ -62,12 +65,9 @@ __all__ = [
     'SEARCH_HOOK_TYPES'
 ]
 
-META_KEY = 'supertickets'
 SPARSE_FORMAT = 'mmsupertickets.sparse_state_dict'
-# The hooks that search, prune and reactivate; an exported ticket is a
-# plain model, so these (and subclasses of them) leave its config.
-SEARCH_HOOK_TYPES = ('SuperNetSearchHook', 'ProgressivePruningHook',
-                     'IterativeReactivationHook')
+# An exported ticket is a plain model: the ticket hooks leave its config.
+SEARCH_HOOK_TYPES = TICKET_HOOK_TYPES
 ONNX_OPSET = 17
 ONNX_EXPORTER = ('torch.onnx.export(dynamo=False): the TorchScript-based '
                  'exporter (the dynamo exporter needs the onnxscript '
@@ -157,27 +157,6 @@ def arch_owners(model: nn.Module,
     return owners
 
 
-def _is_search_hook(hook_cfg) -> bool:
-    """Whether a ``custom_hooks`` entry is one of the SuperTickets hooks."""
-    from .engine.hooks import (IterativeReactivationHook,
-                               ProgressivePruningHook, SuperNetSearchHook)
-    ours = (SuperNetSearchHook, ProgressivePruningHook,
-            IterativeReactivationHook)
-    hook_type = hook_cfg.get('type') if isinstance(hook_cfg, dict) else None
-    if isinstance(hook_type, type):
-        return issubclass(hook_type, ours)
-    if not isinstance(hook_type, str):
-        return False
-    if hook_type.split('.')[-1] in SEARCH_HOOK_TYPES:
-        return True
-    from mmengine.registry import HOOKS
-    try:
-        cls = HOOKS.get(hook_type)
-    except Exception:  # an unregistered project hook is not ours
-        cls = None
-    return isinstance(cls, type) and issubclass(cls, ours)
-
-
 def ticket_config(cfg: Config, owners: Dict[str, Dict[str, int]],
                   load_from: str) -> Config:
     """The training config turned into the config of the exported ticket.
@@ -216,7 +195,7 @@ def ticket_config(cfg: Config, owners: Dict[str, Dict[str, int]],
                 'Pretrained':
             module_cfg['init_cfg'] = None
     hooks = cfg.get('custom_hooks') or []
-    cfg.custom_hooks = [h for h in hooks if not _is_search_hook(h)]
+    cfg.custom_hooks = [h for h in hooks if not is_ticket_hook(h)]
     cfg.load_from = load_from
     cfg.resume = False
     return cfg

@@ -1,4 +1,4 @@
-"""Parameter and MAC counts with one stated convention.
+"""Parameter and MAC counts with one stated convention (FLOPs).
 
 MACs are counted by mmengine's :class:`~mmengine.analysis.FlopAnalyzer`
 (one multiply-accumulate per count) for convolutions and linear/matmul ops
@@ -6,11 +6,19 @@ only; BN, activations, additions, pooling and resizes count 0. Parameters
 are the weights and biases of every Conv2d and Linear. Sparse MACs of a
 masked model are exact per layer: each layer's MACs times its density.
 """
-from typing import Dict, Optional, Sequence, Tuple
+import weakref
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
+
+from mmsupertickets.structures.searchable import find_searchable_units
+
+__all__ = [
+    'ResourceEstimator', 'complexity', 'count_params', 'analyze_macs',
+    'ModelForward', 'format_count'
+]
 
 # Ops that mmengine counts by default but that the convention counts as 0.
 _ZERO_COST_OPS = ('aten::batch_norm', 'aten::group_norm', 'aten::layer_norm',
@@ -23,7 +31,7 @@ def _count_zero(inputs, outputs) -> int:
     return 0
 
 
-class _Forward(nn.Module):
+class ModelForward(nn.Module):
     """Runs the part of a model that maps images to its output tensors."""
 
     def __init__(self, model: nn.Module):
@@ -54,7 +62,7 @@ def analyze_macs(model: nn.Module,
     """
     h, w = input_shape
     device = next(model.parameters()).device
-    wrapped = _Forward(model)
+    wrapped = ModelForward(model)
     was_training = model.training
     model.eval()
     try:
@@ -72,29 +80,6 @@ def analyze_macs(model: nn.Module,
     return analyzer
 
 
-_LAST_COUNT: dict = {}
-
-
-def macs_by_module(model: nn.Module,
-                   input_shape: Sequence[int]) -> Dict[str, int]:
-    """MACs per module name (names relative to ``model``).
-
-    MACs depend only on the layer shapes and the input size, so the last
-    count is reused while both stay the same (prune events do not change
-    shapes; a trace of the paper-size model takes seconds).
-    """
-    key = (id(model), tuple(input_shape),
-           tuple((n, tuple(p.shape)) for n, p in model.named_parameters()))
-    if _LAST_COUNT.get('key') != key:
-        counts = analyze_macs(model, input_shape).by_module()
-        # FlopAnalyzer names are relative to the wrapper ('model.' prefix).
-        _LAST_COUNT.update(key=key, value={
-            (k[len('model.'):] if k.startswith('model.') else
-             ('' if k in ('model', '') else k)): v
-            for k, v in counts.items()})
-    return dict(_LAST_COUNT['value'])
-
-
 def count_params(model: nn.Module) -> int:
     """Weights and biases of every Conv2d and Linear."""
     return sum(p.numel() for m in model.modules()
@@ -102,35 +87,122 @@ def count_params(model: nn.Module) -> int:
                for p in m.parameters(recurse=False))
 
 
-def layer_macs(model: nn.Module,
-               input_shape: Sequence[int]) -> Dict[str, int]:
-    """MACs of each Conv2d/Linear layer by its module name."""
-    counts = macs_by_module(model, input_shape)
-    return {name: counts.get(name, 0) for name, m in model.named_modules()
+def _layers(model: nn.Module) -> Dict[str, nn.Module]:
+    return {name: m for name, m in model.named_modules()
             if isinstance(m, (nn.Conv2d, nn.Linear))}
 
 
-def complexity(model: nn.Module, input_shape: Sequence[int],
-               densities: Optional[Dict[str, float]] = None) -> dict:
-    """Params and MACs of a model, dense and (given densities) sparse.
+def _costs_follow_weights(model: nn.Module) -> bool:
+    """Whether every searchable unit declares that removing its channels
+    changes each of its layers' MACs in proportion to the layer's weights.
+
+    True for kernel paths (a conv's MACs are its weight count times its
+    output pixels, which a shrink keeps); not declared by the token
+    transformer, whose linear layers run once per token.
+    """
+    return all(getattr(u.module, 'macs_follow_weights', False)
+               for u in find_searchable_units(model))
+
+
+class ResourceEstimator:
+    """Params and MACs of a model at one input size, with an explicit cache.
+
+    The first count traces a forward pass (:func:`analyze_macs`). That
+    trace is kept as the reference: when the model is only narrower than
+    at the reference (a shrink slices channels; shapes elsewhere stay) and
+    its units declare ``macs_follow_weights``, each layer's MACs are the
+    reference's times its weight count now over then, which is exact, and
+    nothing is traced again. Any other change of structure is traced anew.
+    :meth:`clear` forgets the reference.
 
     Args:
-        model: The model (any module; OpenMMLab models are run through
-            ``extract_feat`` and their head).
-        input_shape: (H, W) of the profiling input.
-        densities: Kept fraction per weight name (``<layer>.weight``);
-            layers not listed are dense.
+        input_shape (Sequence[int]): (H, W) of the profiling input.
 
-    Returns:
-        dict: ``params``, ``macs``, and with densities ``sparse_params``,
-        ``sparse_macs`` (exact per layer) and ``macs_x_global_density``
-        (dense MACs × the global density, the figure the paper reports).
+    Example:
+        >>> import torch.nn as nn
+        >>> estimator = ResourceEstimator((8, 8))
+        >>> estimator.complexity(nn.Sequential(nn.Conv2d(3, 4, 3)))['macs']
+        3888
     """
-    per_layer = layer_macs(model, input_shape)
-    params = count_params(model)
-    result = dict(params=params, macs=sum(per_layer.values()),
-                  input_shape=list(input_shape))
-    if densities is not None:
+
+    def __init__(self, input_shape: Sequence[int]):
+        if len(input_shape) != 2 or min(input_shape) <= 0:
+            raise ValueError(f'input_shape={input_shape} must be (H, W)')
+        self.input_shape = [int(s) for s in input_shape]
+        self._model_ref = None
+        self._module_macs: Dict[str, int] = {}
+        self._layer_weights: Dict[str, int] = {}
+        self._structure = None
+
+    def clear(self) -> None:
+        self._model_ref = None
+        self._module_macs, self._layer_weights = {}, {}
+        self._structure = None
+
+    @staticmethod
+    def _structure_of(model: nn.Module) -> tuple:
+        return tuple((n, tuple(p.shape)) for n, p in model.named_parameters())
+
+    def _trace(self, model: nn.Module) -> None:
+        counts = analyze_macs(model, self.input_shape).by_module()
+        # FlopAnalyzer names are relative to the wrapper ('model.' prefix).
+        self._module_macs = {
+            (k[len('model.'):] if k.startswith('model.') else
+             ('' if k in ('model', '') else k)): v
+            for k, v in counts.items()}
+        self._layer_weights = {n: m.weight.numel()
+                               for n, m in _layers(model).items()}
+        self._model_ref = weakref.ref(model)
+        self._structure = self._structure_of(model)
+
+    def module_macs(self, model: nn.Module) -> Dict[str, int]:
+        """MACs per module name, traced (the reference is renewed when the
+        structure differs from it)."""
+        if self._model_ref is None or self._model_ref() is not model or \
+                self._structure != self._structure_of(model):
+            self._trace(model)
+        return dict(self._module_macs)
+
+    def layer_macs(self, model: nn.Module) -> Dict[str, int]:
+        """MACs of each Conv2d/Linear layer by its module name."""
+        layers = _layers(model)
+        reference = self._model_ref() if self._model_ref else None
+        narrower = (
+            reference is model
+            and set(layers) <= set(self._layer_weights)
+            and all(0 < m.weight.numel() <= self._layer_weights[n]
+                    for n, m in layers.items())
+            and _costs_follow_weights(model))
+        if not narrower or self._structure == self._structure_of(model):
+            counts = self.module_macs(model)
+            return {name: counts.get(name, 0) for name in layers}
+        return {
+            name: int(round(self._module_macs.get(name, 0) *
+                            m.weight.numel() / self._layer_weights[name]))
+            for name, m in layers.items()}
+
+    def complexity(self, model: nn.Module,
+                   densities: Optional[Dict[str, float]] = None) -> dict:
+        """Params and MACs of a model, dense and (given densities) sparse.
+
+        Args:
+            model: The model (any module; OpenMMLab models are run through
+                ``extract_feat`` and their head).
+            densities: Kept fraction per weight name (``<layer>.weight``);
+                layers not listed are dense.
+
+        Returns:
+            dict: ``params``, ``macs``, ``input_shape``, and with densities
+            ``sparse_params``, ``sparse_macs`` (exact per layer) and
+            ``macs_x_global_density`` (dense MACs × the global density, the
+            figure the paper reports).
+        """
+        per_layer = self.layer_macs(model)
+        result = dict(params=count_params(model),
+                      macs=sum(per_layer.values()),
+                      input_shape=list(self.input_shape))
+        if densities is None:
+            return result
         modules = dict(model.named_modules())
         sparse_macs = 0
         sparse_params = 0
@@ -151,7 +223,13 @@ def complexity(model: nn.Module, input_shape: Sequence[int],
             sparse_params=int(round(sparse_params)),
             sparse_macs=int(round(sparse_macs)),
             macs_x_global_density=int(round(result['macs'] * kept / total)))
-    return result
+        return result
+
+
+def complexity(model: nn.Module, input_shape: Sequence[int],
+               densities: Optional[Dict[str, float]] = None) -> dict:
+    """One-off :meth:`ResourceEstimator.complexity` (traces every call)."""
+    return ResourceEstimator(input_shape).complexity(model, densities)
 
 
 def format_count(n: float) -> str:

@@ -8,7 +8,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmsupertickets.registry import HOOKS
-from mmsupertickets.searchable import find_searchable_units
+from mmsupertickets.structures.searchable import find_searchable_units
 
 
 def _unwrap(model):
@@ -152,7 +152,7 @@ class CrashHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint):
         if self._spec() != ('save', runner.iter + 1):
             return
-        import mmsupertickets.safe_loading as safe_loading
+        import mmsupertickets.utils.checkpoint_io as safe_loading
         write_atomically = safe_loading._write_atomically
 
         def write_half_then_die(path, write):

@@ -10,8 +10,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmsupertickets  # noqa: F401
-from mmsupertickets.preflight import check_datasets
-from mmsupertickets.safe_loading import CorruptCheckpointError
+from mmsupertickets.utils.preflight import check_datasets
+from mmsupertickets.utils.checkpoint_io import CorruptCheckpointError
 from tiny_configs import seg_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

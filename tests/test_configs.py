@@ -192,10 +192,12 @@ def test_paper_model_outputs_at_a_tiny_input(name, shape, out):
 # -- demo configs through the stock Runner ----------------------------------
 def _generate(task, root):
     """Tiny data in the demo sub-layout under ``root``."""
-    from mmsupertickets.synthetic_data import (generate_ade20k,
-                                               generate_cityscapes,
-                                               generate_coco_keypoints,
-                                               generate_imagenet)
+    from mmsupertickets.testing import (
+        generate_ade20k,
+        generate_cityscapes,
+        generate_coco_keypoints,
+        generate_imagenet,
+    )
     if task == 'cityscapes':
         generate_cityscapes(osp.join(root, 'cityscapes'), num_train=8,
                             num_val=2, image_size=(64, 128), seed=0)

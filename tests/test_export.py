@@ -14,15 +14,19 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import mmsupertickets  # noqa: F401
-from mmsupertickets.engine.hooks import (IterativeReactivationHook,
-                                         ProgressivePruningHook,
-                                         SuperNetSearchHook)
+from mmsupertickets.engine.hooks import (
+    IterativeReactivationHook,
+    ProgressivePruningHook,
+    SuperNetSearchHook,
+)
 from mmsupertickets.export import (SEARCH_HOOK_TYPES, export_ticket,
                                    format_summary, load_sparse_state_dict,
                                    select_weights)
-from mmsupertickets.safe_loading import (CorruptCheckpointError,
-                                         load_checkpoint_file)
-from mmsupertickets.shrinking import prefixed_arch
+from mmsupertickets.utils.checkpoint_io import (
+    CorruptCheckpointError,
+    load_checkpoint_file,
+)
+from mmsupertickets.structures.arch import prefixed_arch
 from tiny_configs import seg_cfg
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

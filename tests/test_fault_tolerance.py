@@ -12,8 +12,8 @@ import zipfile
 
 import torch
 
-from mmsupertickets.safe_loading import (find_resumable_checkpoint,
-                                         load_checkpoint_file)
+from mmsupertickets.utils.resume import find_resumable_checkpoint
+from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 from tiny_configs import ticket_run_cfg
 from train_runs import start_training, train
 

@@ -8,13 +8,18 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmsupertickets  # noqa: F401
-from mmsupertickets.engine.hooks import (ProgressivePruningHook,
-                                         SuperNetSearchHook)
-from mmsupertickets.masks import WeightMasks
+from mmsupertickets.engine.hooks import (
+    ProgressivePruningHook,
+    SuperNetSearchHook,
+)
+from mmsupertickets.structures.masks import WeightMasks
 from mmsupertickets.models import SuperTicketHRNet
-from mmsupertickets.searchable import find_searchable_units
-from mmsupertickets.shrinking import (apply_plan, follow_plan_in_optimizer,
-                                      plan_channel_removal)
+from mmsupertickets.structures.searchable import find_searchable_units
+from mmsupertickets.structures.shrink_plan import (
+    apply_plan,
+    follow_plan_in_optimizer,
+    plan_channel_removal,
+)
 from tiny_configs import TINY_BACKBONE, cls_cfg, seg_cfg
 
 TARGET = 0.5

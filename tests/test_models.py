@@ -19,9 +19,12 @@ import mmsupertickets  # noqa: F401  (registers the modules)
 from mmsupertickets.flops import complexity, count_params
 from mmsupertickets.models import (HRNASClsNeck, HRNASFusionNeck,
                                    HRNASSegHead, SuperTicketHRNet)
-from mmsupertickets.searchable import find_searchable_units
-from mmsupertickets.shrinking import (apply_plan, export_arch,
-                                      plan_channel_removal, prefixed_arch)
+from mmsupertickets.structures.searchable import find_searchable_units
+from mmsupertickets.structures.shrink_plan import (
+    apply_plan,
+    plan_channel_removal,
+)
+from mmsupertickets.structures.arch import export_arch, prefixed_arch
 
 SEG_BASE = 'mmseg::hrnet/fcn_hr18_4xb2-80k_cityscapes-512x1024.py'
 # mmpose 1.3 ships no HRNet-W18 COCO top-down config; W32 is the closest

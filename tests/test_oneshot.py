@@ -12,13 +12,17 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner
 
 import mmsupertickets  # noqa: F401
-from mmsupertickets.engine.hooks import prunable_weights
-from mmsupertickets.masks import WeightMasks
-from mmsupertickets.oneshot import (OneShotPruningHook, check_ratios,
-                                    check_scorers, prune_oneshot,
-                                    retrain_loop)
-from mmsupertickets.safe_loading import load_checkpoint_file
-from mmsupertickets.shrinking import apply_arch, check_arch_fits
+from mmsupertickets.pruning.prunable import prunable_weights
+from mmsupertickets.structures.masks import WeightMasks
+from mmsupertickets.apis.oneshot import (
+    OneShotPruningHook,
+    check_ratios,
+    check_scorers,
+    prune_oneshot,
+    retrain_loop,
+)
+from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
+from mmsupertickets.structures.arch import apply_arch, check_arch_fits
 from mmsupertickets.tradeoff import (collect_points, compare_tradeoff,
                                      find_metric)
 from tiny_configs import seg_cfg

@@ -27,16 +27,21 @@ from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 import mmsupertickets.models.wrappers  # noqa: F401  (registers the wrapper)
-from mmsupertickets.dist import (broadcast_object, broadcast_tensor_,
-                                 init_dist_for_device, rewrap_ddp)
+from mmsupertickets.utils.broadcast import broadcast_object, broadcast_tensor_
+from mmsupertickets.utils.dist_launch import init_dist_for_device
+from mmsupertickets.engine.ddp_rebuild import rewrap_ddp
 from mmsupertickets.models.wrappers import DeviceAgnosticDDP
 from mmsupertickets.registry import HOOKS, MODEL_WRAPPERS, MODELS
-from mmsupertickets.safe_loading import (AtomicLocalBackend,
-                                         CorruptCheckpointError,
-                                         UnsafeCheckpointError,
-                                         load_checkpoint_file,
-                                         register_safe_globals,
-                                         save_checkpoint_atomically)
+from mmsupertickets.utils.atomic_write import (
+    AtomicLocalBackend,
+    save_checkpoint_atomically,
+)
+from mmsupertickets.utils.checkpoint_io import (
+    CorruptCheckpointError,
+    UnsafeCheckpointError,
+    load_checkpoint_file,
+    register_safe_globals,
+)
 from train_runs import free_port
 
 # mmsupertickets/__init__.py is meant to do this at import; do it here so

@@ -17,13 +17,15 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmsupertickets.synthetic_data import (generate_ade20k,
-                                           generate_cityscapes,
-                                           generate_coco_keypoints,
-                                           generate_imagenet)
-from mmsupertickets.synthetic_data import ade20k as ade_module
-from mmsupertickets.synthetic_data import cityscapes as cs_module
-from mmsupertickets.synthetic_data import imagenet as in_module
+from mmsupertickets.testing import (
+    generate_ade20k,
+    generate_cityscapes,
+    generate_coco_keypoints,
+    generate_imagenet,
+)
+from mmsupertickets.testing import ade20k as ade_module
+from mmsupertickets.testing import cityscapes as cs_module
+from mmsupertickets.testing import imagenet as in_module
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # (H, W) of the tiny datasets: small enough to keep the file fast.

@@ -6,8 +6,8 @@ from mmengine.runner import Runner
 
 import mmsupertickets  # noqa: F401
 from mmsupertickets.engine.hooks import ProgressivePruningHook
-from mmsupertickets.safe_loading import load_checkpoint_file
-from mmsupertickets.searchable import find_searchable_units
+from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
+from mmsupertickets.structures.searchable import find_searchable_units
 from tiny_configs import cls_cfg, seg_cfg
 
 DRAW = [

@@ -2,12 +2,15 @@
 import torch
 
 import mmsupertickets  # noqa: F401
-from mmsupertickets.engine.hooks import prunable_weights
-from mmsupertickets.masks import WeightMasks
+from mmsupertickets.pruning.prunable import prunable_weights
+from mmsupertickets.structures.masks import WeightMasks
 from mmsupertickets.models import SuperTicketHRNet
-from mmsupertickets.searchable import find_searchable_units
-from mmsupertickets.shrinking import (apply_plan, export_arch,
-                                      plan_channel_removal)
+from mmsupertickets.structures.searchable import find_searchable_units
+from mmsupertickets.structures.shrink_plan import (
+    apply_plan,
+    plan_channel_removal,
+)
+from mmsupertickets.structures.arch import export_arch
 from tiny_configs import TINY_BACKBONE
 
 KW = dict({k: v for k, v in TINY_BACKBONE.items() if k != 'type'},

@@ -33,7 +33,7 @@ import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import DictAction
 
 from mmsupertickets.export import export_ticket, format_summary
-from mmsupertickets.safe_loading import CheckpointLoadError
+from mmsupertickets.utils.checkpoint_io import CheckpointLoadError
 
 
 def parse_args():

@@ -30,11 +30,11 @@ import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 
-from mmsupertickets.dist import LAUNCHERS, setup_launcher
-from mmsupertickets.engine.hooks.progressive_pruning_hook import \
-    DEFAULT_EXCLUDE
-from mmsupertickets.oneshot import check_ratios, check_scorers, run_sweep
-from mmsupertickets.scorers import SCORERS, SELECTIONS
+from mmsupertickets.utils.dist_launch import LAUNCHERS, setup_launcher
+from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
+from mmsupertickets.apis.oneshot import check_ratios, check_scorers, run_sweep
+from mmsupertickets.pruning.scorers import SCORERS
+from mmsupertickets.pruning.selection import SELECTIONS
 
 # The ratios of the paper's S+P curves.
 PAPER_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.93, 0.95,

@@ -21,8 +21,8 @@ from mmengine.evaluator import DumpResults
 from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
 
-from mmsupertickets.dist import LAUNCHERS, setup_launcher
-from mmsupertickets.preflight import check_datasets
+from mmsupertickets.utils.dist_launch import LAUNCHERS, setup_launcher
+from mmsupertickets.utils.preflight import check_datasets
 
 
 def parse_args():

@@ -23,9 +23,9 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmsupertickets.dist import LAUNCHERS, setup_launcher
-from mmsupertickets.preflight import check_datasets
-from mmsupertickets.safe_loading import find_resumable_checkpoint
+from mmsupertickets.utils.dist_launch import LAUNCHERS, setup_launcher
+from mmsupertickets.utils.preflight import check_datasets
+from mmsupertickets.utils.resume import find_resumable_checkpoint
 
 
 def parse_args():

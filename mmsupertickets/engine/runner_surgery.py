@@ -6,7 +6,7 @@ copy kept by ``EMAHook``, and a DistributedDataParallel wrapper (its
 gradient buckets are fixed at construction, so it is rebuilt). Hooks are
 then told through the custom hook point ``after_shrink(runner, plan)``.
 """
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 import torch.nn as nn
@@ -14,23 +14,16 @@ from mmengine.hooks import EMAHook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
-from mmsupertickets.searchable import find_searchable_units
-from mmsupertickets.shrinking import (ShrinkPlan, apply_plan, export_arch,
-                                      follow_plan_in_optimizer,
-                                      plan_for_arch)
-
-META_KEY = 'supertickets'
+from mmsupertickets.structures.arch import export_arch, plan_for_arch
+from mmsupertickets.structures.searchable import find_searchable_units
+from mmsupertickets.structures.shrink_plan import (ShrinkPlan, apply_plan,
+                                                   follow_plan_in_optimizer)
+from .ddp_rebuild import rewrap_ddp
+from .run_state import TicketRunState
 
 
 def unwrap(model: nn.Module) -> nn.Module:
     return model.module if is_model_wrapper(model) else model
-
-
-def find_hook(runner, hook_type) -> Optional[object]:
-    for hook in runner.hooks:
-        if isinstance(hook, hook_type):
-            return hook
-    return None
 
 
 def built_optimizers(runner) -> List[torch.optim.Optimizer]:
@@ -44,9 +37,10 @@ def built_optimizers(runner) -> List[torch.optim.Optimizer]:
 
 
 def ema_models(runner) -> List[nn.Module]:
-    hook = find_hook(runner, EMAHook)
-    ema = getattr(hook, 'ema_model', None) if hook is not None else None
-    return [ema] if ema is not None else []
+    """The averaged copies kept by mmengine's ``EMAHook``, if any."""
+    return [hook.ema_model for hook in runner.hooks
+            if isinstance(hook, EMAHook)
+            and getattr(hook, 'ema_model', None) is not None]
 
 
 def _refresh_ema(ema: nn.Module) -> None:
@@ -64,15 +58,14 @@ def rewrap_if_pending(runner) -> None:
     ``before_train_iter`` (or a checkpoint load) rebuilds it. Validation in
     between runs under ``no_grad`` and never touches the reducer.
     """
-    if getattr(runner, '_supertickets_rewrap', False):
-        from mmsupertickets.dist import rewrap_ddp
+    state = TicketRunState.of(runner)
+    if state.rewrap_pending:
         rewrap_ddp(runner)
-        runner._supertickets_rewrap = False
+        state.rewrap_pending = False
 
 
 def _remember_units(runner, names) -> None:
-    runner._supertickets_units = set(
-        getattr(runner, '_supertickets_units', ())) | set(names)
+    TicketRunState.of(runner).known_units.update(names)
 
 
 def full_arch(runner) -> Dict[str, int]:
@@ -83,7 +76,7 @@ def full_arch(runner) -> Dict[str, int]:
     """
     model = unwrap(runner.model)
     _remember_units(runner, (u.name for u in find_searchable_units(model)))
-    return export_arch(model, runner._supertickets_units)
+    return export_arch(model, TicketRunState.of(runner).known_units)
 
 
 def shrink_runner(runner, plan: ShrinkPlan) -> None:
@@ -101,7 +94,7 @@ def shrink_runner(runner, plan: ShrinkPlan) -> None:
         _refresh_ema(ema)
     if is_model_wrapper(runner.model) and hasattr(runner.model,
                                                   'process_group'):
-        runner._supertickets_rewrap = True
+        TicketRunState.of(runner).rewrap_pending = True
     runner.call_hook('after_shrink', plan=plan)
 
 
@@ -117,10 +110,3 @@ def ensure_arch(runner, arch: Dict[str, int]) -> ShrinkPlan:
     rewrap_if_pending(runner)
     return plan
 
-
-def ticket_meta(checkpoint: dict) -> Optional[dict]:
-    return checkpoint.get('meta', {}).get(META_KEY)
-
-
-def writable_ticket_meta(checkpoint: dict) -> dict:
-    return checkpoint.setdefault('meta', {}).setdefault(META_KEY, {})

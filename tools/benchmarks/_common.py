@@ -227,7 +227,7 @@ def randomise_gammas(model: nn.Module, seed: int = 0) -> None:
     """|γ| ~ U(0.01, 1) for every searchable channel: a stand-in for a
     trained supernet's scales, so that ranking channels by |γ| is not a
     tie-break of the init (γ = 1)."""
-    from mmsupertickets.searchable import find_searchable_units
+    from mmsupertickets.structures.searchable import find_searchable_units
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for u in find_searchable_units(model):
@@ -250,8 +250,11 @@ def shrink_to_macs(model: nn.Module, shape: Sequence[int],
         :func:`mmsupertickets.flops.complexity`, at ``shape``).
     """
     from mmsupertickets.flops import complexity, layer_macs
-    from mmsupertickets.searchable import find_searchable_units
-    from mmsupertickets.shrinking import apply_plan, plan_channel_removal
+    from mmsupertickets.structures.searchable import find_searchable_units
+    from mmsupertickets.structures.shrink_plan import (
+        apply_plan,
+        plan_channel_removal,
+    )
     before = complexity(model, shape)
     units = find_searchable_units(model)
     # Summed over the unit's conv layers, the convention complexity()

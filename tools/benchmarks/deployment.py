@@ -80,9 +80,10 @@ def prune_and_bake(model, sparsity):
     Returns:
         dict: ``{weight name: bool keep-mask}``.
     """
-    from mmsupertickets.engine.hooks import prunable_weights
-    from mmsupertickets.masks import WeightMasks
-    from mmsupertickets.scorers import magnitude_scores, select_global
+    from mmsupertickets.pruning.prunable import prunable_weights
+    from mmsupertickets.structures.masks import WeightMasks
+    from mmsupertickets.pruning.scorers import magnitude_scores
+    from mmsupertickets.pruning.selection import select_global
     weights = prunable_weights(model)
     masks = WeightMasks()
     for name, keep in select_global(magnitude_scores(weights),

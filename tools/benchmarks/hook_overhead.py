@@ -189,8 +189,9 @@ def _train(runner, side, outbox):
 # -- events ------------------------------------------------------------------
 def time_prune(runner, repeats):
     """A prune event of the runner's pruning hook, and two of its parts."""
-    from mmsupertickets.engine.hooks.ticket_event_hook import model_status
-    from mmsupertickets.scorers import SCORERS, SELECTIONS
+    from mmsupertickets.engine.model_status import model_status
+    from mmsupertickets.pruning.scorers import SCORERS
+    from mmsupertickets.pruning.selection import SELECTIONS
     hook = _pruning_hook(runner)
     search_shape = hook._input_shape(runner)
     weights = hook.prunable(runner)
@@ -243,7 +244,7 @@ def _optimizer_with_state(model: nn.Module):
 
 def _kill_channels(models, share, seed=0):
     """γ = β = 0 for ``share`` of every path's channels in all ``models``."""
-    from mmsupertickets.searchable import find_searchable_units
+    from mmsupertickets.structures.searchable import find_searchable_units
     g = torch.Generator().manual_seed(seed)
     unit_lists = [find_searchable_units(m) for m in models]
     killed = 0
@@ -263,11 +264,13 @@ def time_shrink(shape, tiny, share, repeats, work_dir):
     recount, the FlopAnalyzer trace that reports the new size."""
     from mmengine.hooks import EMAHook
 
-    from mmsupertickets.engine.hooks import (IterativeReactivationHook,
-                                             ProgressivePruningHook,
-                                             SuperNetSearchHook)
+    from mmsupertickets.engine.hooks import (
+        IterativeReactivationHook,
+        ProgressivePruningHook,
+        SuperNetSearchHook,
+    )
     from mmsupertickets.flops import analyze_macs
-    from mmsupertickets.searchable import find_searchable_units
+    from mmsupertickets.structures.searchable import find_searchable_units
     out = dict(total=Samples(), recount=Samples(), removed=0, channels=0)
     clock = Clock()
     for _ in range(repeats):
@@ -365,7 +368,7 @@ def main(argv=None):
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from mmsupertickets.synthetic_data.cityscapes import generate_cityscapes
+    from mmsupertickets.testing.cityscapes import generate_cityscapes
 
     tmp = tempfile.TemporaryDirectory(prefix='supertickets_bench_')
     data_root = osp.join(tmp.name, 'cityscapes')

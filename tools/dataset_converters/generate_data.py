@@ -30,10 +30,12 @@ import sys
 import tempfile
 import time
 
-from mmsupertickets.synthetic_data import (generate_ade20k,
-                                           generate_cityscapes,
-                                           generate_coco_keypoints,
-                                           generate_imagenet)
+from mmsupertickets.testing import (
+    generate_ade20k,
+    generate_cityscapes,
+    generate_coco_keypoints,
+    generate_imagenet,
+)
 
 MARKER = '.generated.json'
 # name: (generator, folder under --out, num_train, num_val, (H, W))

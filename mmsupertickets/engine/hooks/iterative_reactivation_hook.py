@@ -1,26 +1,30 @@
-"""Iterative reactivation: rebuilt layers rejoin training dense."""
+"""Iterative reactivation: the config-facing switch on the mask owner."""
 from mmengine.hooks import Hook
-from mmengine.logging import print_log
 
 from mmsupertickets.registry import HOOKS
-from mmsupertickets.shrinking import ShrinkPlan
-from ..runner_surgery import find_hook
+from ..run_state import TicketRunState
 
 
 @HOOKS.register_module()
 class IterativeReactivationHook(Hook):
-    """Resets the masks of layers rebuilt by a shrink to dense.
+    """Turns on reactivation of the masks of layers rebuilt by a shrink.
+
+    The masks belong to ``ProgressivePruningHook``; this hook only asks it
+    for ``reactivation='rebuilt'``, so that switching reactivation off for
+    an ablation means removing this hook from ``custom_hooks`` (or setting
+    the pruning hook's ``reactivation`` argument directly).
 
     Lifecycle:
 
+    - ``before_run``: asks the run's mask owner for ``'rebuilt'``
+      reactivation (through
+      :class:`~mmsupertickets.engine.run_state.TicketRunState`);
     - ``before_train``: checks that a ``ProgressivePruningHook`` holds the
       masks;
-    - ``after_shrink`` (called by ``SuperNetSearchHook``): every weight
-      sliced by the shrink gets a dense mask, so its previously pruned
-      values rejoin training as they were stored; the next prune event
-      decides again which weights to drop. Without this hook the masks are
-      sliced with the weights and stay: switching IR off for an ablation
-      means removing this hook from ``custom_hooks``.
+    - on each shrink the pruning hook then resets every weight the shrink
+      sliced to a dense mask: its previously pruned values rejoin training
+      as they were stored, and the next prune event decides again which
+      weights to drop.
 
     Example:
         >>> custom_hooks = [
@@ -30,24 +34,13 @@ class IterativeReactivationHook(Hook):
         >>> ]
     """
 
-    priority = 46  # after the pruning hook has sliced its masks
+    priority = 46  # after the pruning hook (45) has published itself
 
-    def _pruning_hook(self, runner):
-        from .progressive_pruning_hook import ProgressivePruningHook
-        hook = find_hook(runner, ProgressivePruningHook)
-        if hook is None:
+    def before_run(self, runner) -> None:
+        TicketRunState.of(runner).reactivation = 'rebuilt'
+
+    def before_train(self, runner) -> None:
+        if TicketRunState.of(runner).mask_owner is None:
             raise RuntimeError(
                 'IterativeReactivationHook needs a ProgressivePruningHook in '
                 'custom_hooks: it reactivates that hook\'s masks')
-        return hook
-
-    def before_train(self, runner) -> None:
-        self._pruning_hook(runner)
-
-    def after_shrink(self, runner, plan: ShrinkPlan) -> None:
-        masks = self._pruning_hook(runner).masks
-        rebuilt = [n for n in plan.slices if n in masks.masks]
-        revived = masks.reset(rebuilt)
-        print_log(f'[SuperTickets] reactivation: {len(rebuilt)} rebuilt '
-                  f'layers dense again, {revived} weights rejoin training',
-                  logger='current')

@@ -1,48 +1,29 @@
 """Progressive unstructured pruning of the (shrinking) supernet."""
-import re
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.dist import get_rank
 from mmengine.logging import print_log
 
-from mmsupertickets.dist import broadcast_tensor_
-from mmsupertickets.masks import WeightMasks
+from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE, prunable_weights
+from mmsupertickets.pruning.schedules import build_schedule
+from mmsupertickets.pruning.scorers import SCORERS
+from mmsupertickets.pruning.selection import SELECTIONS
 from mmsupertickets.registry import HOOKS
-from mmsupertickets.schedules import build_schedule
-from mmsupertickets.scorers import SCORERS, SELECTIONS
-from mmsupertickets.shrinking import ShrinkPlan
+from mmsupertickets.structures.masks import WeightMasks
+from mmsupertickets.structures.shrink_plan import ShrinkPlan
+from mmsupertickets.utils.broadcast import broadcast_tensor_
+from ..event_clock import check_interval
+from ..event_log import report_event
+from ..model_status import model_status
+from ..run_state import TicketRunState
 from ..runner_surgery import unwrap
-from .ticket_event_hook import (TicketEventHook, check_interval,
-                                model_status, report_event)
+from .ticket_event_hook import TicketEventHook
+
+REACTIVATION_MODES = ('rebuilt', )
 
 # Final classifiers of the stock mmseg / mmpose / mmpretrain heads.
-DEFAULT_EXCLUDE = (r'(^|\.)conv_seg\.', r'^head\.final_layer\.',
-                   r'^head\.fc\.', r'^auxiliary_head\.')
-
-
-def prunable_weights(model: nn.Module,
-                     exclude: Sequence[str] = DEFAULT_EXCLUDE
-                     ) -> Dict[str, nn.Parameter]:
-    """Weights of every Conv2d and Linear not matched by ``exclude``.
-
-    Biases, BN parameters and attention projections are never pruned.
-    """
-    patterns = [re.compile(p) for p in exclude]
-    # Attention reads its out_proj weight directly, bypassing the module's
-    # forward (and so a forward-time mask): never prune inside it.
-    attention = [n + '.' for n, m in model.named_modules()
-                 if isinstance(m, nn.MultiheadAttention)]
-    out = {}
-    for name, m in model.named_modules():
-        if any(name.startswith(a) for a in attention):
-            continue
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            pname = f'{name}.weight' if name else 'weight'
-            if not any(p.search(pname) for p in patterns):
-                out[pname] = m.weight
-    return out
 
 
 @HOOKS.register_module()
@@ -60,9 +41,11 @@ class ProgressivePruningHook(TicketEventHook):
       model. Rank 0 computes the masks and broadcasts them;
     - the last iteration always prunes to ``target_sparsity``, so the
       ticket saved at the end of training reaches the target;
-    - ``after_shrink``: masks are sliced with their weights (with
-      ``IterativeReactivationHook`` registered, rebuilt layers are reset to
-      dense instead);
+    - ``after_shrink``: masks are sliced with their weights; with
+      reactivation on (``reactivation='rebuilt'`` here, or an
+      ``IterativeReactivationHook`` in ``custom_hooks``) the masks of the
+      layers the shrink rebuilt are reset to dense instead, so their pruned
+      values rejoin training and the next prune event decides again;
     - the forward pass uses weight × mask; pruned values stay stored and get
       no gradient. Masks live in this hook and in
       ``checkpoint['meta']['supertickets']['pruning']``, not in the model.
@@ -85,6 +68,15 @@ class ProgressivePruningHook(TicketEventHook):
             Defaults to the stock heads' final classifiers.
         by_epoch (bool): Unit of ``prune_interval``. Defaults to True.
         seed (int): Seed of the random scorer. Defaults to 0.
+        reactivation (str, optional): What a shrink does to the masks:
+            None slices them with their weights and keeps them;
+            ``'rebuilt'`` makes the masks of every tensor the shrink sliced
+            dense. ``IterativeReactivationHook`` turns on ``'rebuilt'``
+            from a config. Defaults to None.
+
+    This hook is the one owner of the run's masks; other hooks reach them
+    through :class:`~mmsupertickets.engine.run_state.TicketRunState`
+    (``mask_owner``) and change them only through this hook's methods.
 
     Example:
         >>> custom_hooks = [
@@ -104,8 +96,13 @@ class ProgressivePruningHook(TicketEventHook):
                  scope: str = 'global',
                  exclude: Sequence[str] = DEFAULT_EXCLUDE,
                  by_epoch: bool = True,
-                 seed: int = 0):
+                 seed: int = 0,
+                 reactivation: Optional[str] = None):
         super().__init__(by_epoch=by_epoch)
+        if reactivation is not None and \
+                reactivation not in REACTIVATION_MODES:
+            raise ValueError(f'reactivation={reactivation!r} is unknown; '
+                             f'choose None or one of {REACTIVATION_MODES}')
         check_interval(prune_interval, 'prune_interval', allow_none=True)
         schedule_kwargs = dict(step=step) if schedule == 'step' else {}
         self.schedule = build_schedule(schedule, target_sparsity,
@@ -122,6 +119,7 @@ class ProgressivePruningHook(TicketEventHook):
         self.scope = scope
         self.exclude = tuple(exclude)
         self.seed = seed
+        self.reactivation = reactivation
         self.masks = WeightMasks()
         self.events = 0
         self.last_ratio = 0.0
@@ -134,6 +132,24 @@ class ProgressivePruningHook(TicketEventHook):
         kept, total = self.masks.kept_and_total(
             unwrap(runner.model), list(self.prunable(runner)))
         return 1 - kept / max(total, 1)
+
+    def before_run(self, runner) -> None:
+        super().before_run(runner)
+        TicketRunState.of(runner).mask_owner = self
+
+    def reactivation_mode(self, runner) -> Optional[str]:
+        """This hook's ``reactivation``, or the one another hook asked for.
+        """
+        return self.reactivation or TicketRunState.of(runner).reactivation
+
+    def load_masks(self, runner, masks: Dict[str, torch.Tensor],
+                   bake: bool = False) -> None:
+        """Replace the masks by ``masks`` (checked against the model);
+        with ``bake`` the masked weights are set to zero."""
+        model = unwrap(runner.model)
+        self.masks.load_state_dict(model, masks)
+        if bake:
+            self.masks.bake(model)
 
     def before_train(self, runner) -> None:
         if not self.prunable(runner):
@@ -208,22 +224,21 @@ class ProgressivePruningHook(TicketEventHook):
             start += size
         self.events += 1
         self.last_ratio = ratio
-        status = model_status(runner, self.masks, names,
-                              input_shape=self._input_shape(runner))
+        status = model_status(
+            runner, self.masks, names,
+            estimator=TicketRunState.of(runner).estimator)
         status['target_sparsity'] = ratio
         report_event(runner, event, status)
-
-    @staticmethod
-    def _input_shape(runner) -> Optional[List[int]]:
-        from .supernet_search_hook import SuperNetSearchHook
-        for hook in runner.hooks:
-            if isinstance(hook, SuperNetSearchHook):
-                return hook.input_shape
-        return None
 
     # -- structure changes ---------------------------------------------------
     def after_shrink(self, runner, plan: ShrinkPlan) -> None:
         self.masks.follow_plan(plan)
+        if self.reactivation_mode(runner) == 'rebuilt':
+            rebuilt = [n for n in plan.slices if n in self.masks.masks]
+            revived = self.masks.reset(rebuilt)
+            print_log(f'[SuperTickets] reactivation: {len(rebuilt)} rebuilt '
+                      f'layers dense again, {revived} weights rejoin '
+                      'training', logger='current')
 
     # -- checkpoints ---------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:

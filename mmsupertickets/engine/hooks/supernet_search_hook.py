@@ -4,15 +4,19 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmengine.logging import print_log
 
-from mmsupertickets.dist import broadcast_object
-from mmsupertickets.flops import macs_by_module
+from mmsupertickets.flops import ResourceEstimator
 from mmsupertickets.registry import HOOKS
-from mmsupertickets.searchable import find_searchable_units, require_searchable
-from mmsupertickets.shrinking import plan_channel_removal
+from mmsupertickets.structures.searchable import (find_searchable_units,
+                                                  require_searchable)
+from mmsupertickets.structures.shrink_plan import plan_channel_removal
+from mmsupertickets.utils.broadcast import broadcast_object
+from ..event_clock import check_interval
+from ..event_log import report_event
+from ..model_status import model_status
+from ..run_state import TicketRunState
 from ..runner_surgery import (built_optimizers, ema_models,
                               rewrap_if_pending, shrink_runner, unwrap)
-from .ticket_event_hook import (TicketEventHook, check_interval,
-                                model_status, report_event)
+from .ticket_event_hook import TicketEventHook
 
 
 @HOOKS.register_module()
@@ -104,8 +108,18 @@ class SuperNetSearchHook(TicketEventHook):
         self._step_hooks = []
 
     # -- set-up ------------------------------------------------------------
+    def _publish_input_shape(self, runner) -> None:
+        # The pruning hook counts MACs at the same profiling size.
+        state = TicketRunState.of(runner)
+        state.input_shape = self.input_shape
+        if self.input_shape is not None and (
+                state.estimator is None
+                or state.estimator.input_shape != list(self.input_shape)):
+            state.estimator = ResourceEstimator(self.input_shape)
+
     def before_train(self, runner) -> None:
         require_searchable(unwrap(runner.model))
+        self._publish_input_shape(runner)
         for optimizer in built_optimizers(runner):
             self._step_hooks.append(
                 optimizer.register_step_pre_hook(self._add_penalty))
@@ -124,8 +138,9 @@ class SuperNetSearchHook(TicketEventHook):
                 raise ValueError('input_shape is not set and cannot be read '
                                  'from the batch: give input_shape=(H, W)')
             self.input_shape = list(inputs[0].shape[-2:])
+        self._publish_input_shape(runner)
         units = require_searchable(model)
-        macs = macs_by_module(model, self.input_shape)
+        macs = TicketRunState.of(runner).estimator.module_macs(model)
         self.macs_per_channel = {
             u.name: macs.get(u.name, 0) / max(u.channels, 1) for u in units}
         total = sum(u.channels for u in units)
@@ -133,7 +148,8 @@ class SuperNetSearchHook(TicketEventHook):
                    for u in units) / max(total, 1)
         self.penalty_weights = {
             n: m / mean for n, m in self.macs_per_channel.items()}
-        status = model_status(runner, input_shape=self.input_shape)
+        status = model_status(runner,
+                              estimator=TicketRunState.of(runner).estimator)
         self.supernet_cost = dict(params=status['params'],
                                   macs=status['macs'])
         report_event(runner, 'supernet', status)
@@ -151,8 +167,7 @@ class SuperNetSearchHook(TicketEventHook):
         if not self._gammas:
             self._collect_gammas(runner)
         # Time done before this iteration.
-        t = (runner.iter / self.iters_per_epoch(runner) if self.by_epoch
-             else runner.iter // self.accumulation(runner))
+        t = self.clock(runner).elapsed_before(runner.iter)
         self.current_rho = self.rho if self.warmup == 0 else \
             self.rho * min(max(t, 0) / self.warmup, 1.0)
 
@@ -213,7 +228,8 @@ class SuperNetSearchHook(TicketEventHook):
             for u in find_searchable_units(model) if u.name in keep)
         shrink_runner(runner, plan_channel_removal(model, keep))
         self._collect_gammas(runner)
-        status = model_status(runner, input_shape=self.input_shape)
+        status = model_status(runner,
+                              estimator=TicketRunState.of(runner).estimator)
         status.update(rho=self.current_rho, removed_channels=removed,
                       removed_macs=dead_macs,
                       supernet_macs=self.supernet_cost.get('macs', 0),
@@ -236,4 +252,5 @@ class SuperNetSearchHook(TicketEventHook):
             self.macs_per_channel = dict(state['macs_per_channel'])
             self.supernet_cost = dict(state['supernet_cost'])
             self.input_shape = list(state['input_shape'])
+            self._publish_input_shape(runner)
         self._gammas = []

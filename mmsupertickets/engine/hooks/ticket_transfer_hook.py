@@ -5,12 +5,14 @@ from typing import Optional, Sequence
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
 from mmsupertickets.registry import HOOKS
-from mmsupertickets.safe_loading import load_checkpoint_file
-from mmsupertickets.shrinking import export_arch, plan_for_arch
-from ..runner_surgery import (find_hook, shrink_runner, rewrap_if_pending,
-                              ticket_meta, unwrap, writable_ticket_meta)
-from .progressive_pruning_hook import DEFAULT_EXCLUDE, ProgressivePruningHook
+from mmsupertickets.structures.arch import export_arch, plan_for_arch
+from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
+from ..run_state import TicketRunState
+from ..runner_surgery import rewrap_if_pending, shrink_runner, unwrap
+from ..ticket_meta import (read_arch, read_masks, ticket_meta,
+                           writable_ticket_meta)
 
 
 @HOOKS.register_module()
@@ -76,7 +78,7 @@ class TicketTransferHook(Hook):
         return self.modules is None or name.split('.', 1)[0] in self.modules
 
     def before_train(self, runner) -> None:
-        pruning = find_hook(runner, ProgressivePruningHook)
+        pruning = TicketRunState.of(runner).mask_owner
         if pruning is None or pruning.prune_interval is not None:
             raise ValueError(
                 'TicketTransferHook needs ProgressivePruningHook('
@@ -85,12 +87,12 @@ class TicketTransferHook(Hook):
         if self.done:
             return
         checkpoint = load_checkpoint_file(self.ticket)
-        meta = ticket_meta(checkpoint)
-        if not meta or 'arch' not in meta:
+        ticket_arch = read_arch(checkpoint)
+        if ticket_arch is None:
             raise ValueError(f'{self.ticket} holds no SuperTicket (no '
                              f"meta['supertickets']['arch'])")
         model = unwrap(runner.model)
-        arch = {n: c for n, c in meta['arch'].items() if self._selected(n)}
+        arch = {n: c for n, c in ticket_arch.items() if self._selected(n)}
         if self.modules is not None:
             missing = [m for m in self.modules
                        if not any(n.startswith(m + '.') for n in arch)]
@@ -117,10 +119,9 @@ class TicketTransferHook(Hook):
                     f'{tuple(own[bad[0]].shape)}')
             model.load_state_dict(state, strict=False)
             loaded = len(state)
-        masks = {k: v for k, v in meta.get('pruning', {}).get(
-            'masks', {}).items() if self._selected(k)}
-        pruning.masks.load_state_dict(model, masks)
-        pruning.masks.bake(model)
+        masks = {k: v for k, v in read_masks(checkpoint).items()
+                 if self._selected(k)}
+        pruning.load_masks(runner, masks, bake=True)
         self.done = True
         print_log(
             f'[SuperTickets] transferred {len(arch)} units, {loaded} tensors'

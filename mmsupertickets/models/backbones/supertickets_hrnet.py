@@ -10,7 +10,7 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmsupertickets.registry import MODELS
-from mmsupertickets.shrinking import apply_arch
+from mmsupertickets.structures.arch import apply_arch
 from ..layers import (MultiKernelInvertedResidual, TokenTransformer,
                       check_norm_cfg, init_hrnas_weights)
 

@@ -6,7 +6,7 @@ from mmengine.registry import DefaultScope
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 
 from mmsupertickets.registry import MODELS
-from mmsupertickets.shrinking import apply_arch
+from mmsupertickets.structures.arch import apply_arch
 from ..layers import MultiKernelInvertedResidual, init_hrnas_weights
 
 

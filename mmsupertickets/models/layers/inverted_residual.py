@@ -31,6 +31,11 @@ class KernelPath(nn.Module):
     the ReLU, so removing it leaves the block's output unchanged.
     """
 
+    # Removing channels changes each conv's MACs in proportion to its
+    # weights (MACs = weights x output pixels): cost can be derived, not
+    # re-traced (see mmsupertickets.flops.ResourceEstimator).
+    macs_follow_weights = True
+
     def __init__(self, in_channels: int, hidden_channels: int,
                  out_channels: int, kernel_size: int, stride: int,
                  norm_cfg: dict, act_cfg: dict):

@@ -7,7 +7,7 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 
 from mmsupertickets.registry import MODELS
-from mmsupertickets.shrinking import apply_arch
+from mmsupertickets.structures.arch import apply_arch
 from ..layers import (MultiKernelInvertedResidual, check_norm_cfg,
                       init_hrnas_weights)
 

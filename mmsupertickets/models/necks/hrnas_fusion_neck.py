@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmsupertickets.registry import MODELS
-from mmsupertickets.shrinking import apply_arch
+from mmsupertickets.structures.arch import apply_arch
 from ..layers import MultiKernelInvertedResidual, init_hrnas_weights
 
 

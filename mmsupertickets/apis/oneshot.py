@@ -47,22 +47,23 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmsupertickets.engine.hooks import ProgressivePruningHook
-from mmsupertickets.engine.hooks.progressive_pruning_hook import \
-    DEFAULT_EXCLUDE
-from mmsupertickets.engine.runner_surgery import META_KEY, full_arch, unwrap
+from mmsupertickets.engine.hooks.oneshot_pruning_hook import \
+    OneShotPruningHook
+from mmsupertickets.engine.run_state import TicketRunState
+from mmsupertickets.engine.runner_surgery import full_arch, unwrap
+from mmsupertickets.engine.ticket_meta import (META_KEY, is_ticket_hook,
+                                               ticket_meta,
+                                               writable_ticket_meta)
 from mmsupertickets.flops import complexity
-from mmsupertickets.safe_loading import save_checkpoint_atomically
-from mmsupertickets.scorers import SCORERS, SELECTIONS
+from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
+from mmsupertickets.pruning.scorers import SCORERS
+from mmsupertickets.pruning.selection import SELECTIONS
+from mmsupertickets.utils.atomic_write import save_checkpoint_atomically
 
 __all__ = [
     'OneShotPruningHook', 'check_ratios', 'check_scorers', 'result_name',
     'prune_oneshot', 'run_sweep'
 ]
-
-# Hooks of a SuperTickets training run that the baseline must not run.
-TICKET_HOOKS = ('SuperNetSearchHook', 'ProgressivePruningHook',
-                'IterativeReactivationHook')
 
 _RUN_COUNTER = itertools.count()
 
@@ -113,116 +114,6 @@ def _to_float_dict(metrics: Optional[dict]) -> Optional[Dict[str, float]]:
     return out
 
 
-class OneShotPruningHook(ProgressivePruningHook):
-    """Prunes the loaded model once, right before its first evaluation.
-
-    A :class:`ProgressivePruningHook` that never prunes during training
-    (``prune_interval=None``) and prunes to ``ratio`` in ``before_val`` or
-    ``before_test``, i.e. after the checkpoint has been loaded. Masks a
-    checkpoint brings along are dropped first: the baseline prunes the
-    dense searched subnet. SNIP scores are taken on the first batch of the
-    config's ``train_dataloader``; the BN running statistics that this
-    training-mode forward updates are put back afterwards, so only the
-    masks differ from the loaded model.
-
-    Args:
-        ratio (float): Fraction of prunable weights removed, in [0, 1).
-        scorer (str): ``'random'``, ``'magnitude'`` or ``'snip'``.
-            Defaults to ``'magnitude'``.
-        scope (str): ``'global'`` or ``'layer'``. Defaults to ``'global'``.
-        exclude (Sequence[str]): Regexes of weights never pruned.
-            Defaults to the stock heads' final classifiers.
-        seed (int): Seed of the random scorer. Defaults to 0.
-
-    Example:
-        >>> runner = Runner.from_cfg(cfg)  # cfg.load_from = search ckpt
-        >>> hook = OneShotPruningHook(0.9, scorer='snip')
-        >>> runner.register_hook(hook)
-        >>> metrics = runner.val()
-        >>> hook.sparsity(runner)
-        0.9
-    """
-
-    def __init__(self,
-                 ratio: float,
-                 scorer: str = 'magnitude',
-                 scope: str = 'global',
-                 exclude: Sequence[str] = DEFAULT_EXCLUDE,
-                 seed: int = 0):
-        check_ratios([ratio])
-        super().__init__(target_sparsity=ratio, prune_interval=None,
-                         scorer=scorer, scope=scope, exclude=exclude,
-                         seed=seed)
-        self.ratio = float(ratio)
-        self.pruned = False
-        self.loaded: Optional[dict] = None
-        self._batch = None
-
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        super().after_load_checkpoint(runner, checkpoint)
-        # Kept to write the one-shot ticket without reading the file again;
-        # the runner loads a revised copy of the state dict, not this one.
-        self.loaded = dict(meta=checkpoint.get('meta', {}),
-                           state_dict=checkpoint['state_dict'])
-
-    def before_val(self, runner) -> None:
-        self._prune_once(runner)
-
-    def before_test(self, runner) -> None:
-        self._prune_once(runner)
-
-    def _prune_once(self, runner) -> None:
-        if self.pruned:
-            return
-        if self.masks.masks:
-            print_log(
-                f'[SuperTickets] the checkpoint carries '
-                f'{len(self.masks.masks)} masks; they are dropped: the '
-                'one-shot baseline prunes the dense searched subnet',
-                logger='current', level='WARNING')
-            self.masks.clear()
-        batch = self.first_batch(runner) if self.scorer == 'snip' else None
-        self.prune(runner, self.ratio, data_batch=batch,
-                   event=f'one-shot {self.scorer} prune')
-        self.pruned = True
-
-    def first_batch(self, runner):
-        """The first training batch (fetched once)."""
-        if self._batch is None:
-            self._batch = first_train_batch(runner)
-        return self._batch
-
-    def batch_shape(self, runner) -> List[int]:
-        """(H, W) of the first training batch's images."""
-        inputs = self.first_batch(runner)['inputs']
-        return list(inputs[0].shape[-2:])
-
-    def batch_gradients(self, runner, weights, data_batch):
-        model = unwrap(runner.model)
-        buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
-        was_training = model.training
-        model.train()
-        try:
-            return super().batch_gradients(runner, weights, data_batch)
-        finally:
-            with torch.no_grad():
-                for n, b in model.named_buffers():
-                    b.copy_(buffers[n])
-            model.train(was_training)
-
-
-def first_train_batch(runner):
-    """The first batch of the config's ``train_dataloader`` (seeded like
-    the runner's), for data-dependent scores."""
-    loader_cfg = runner.cfg.get('train_dataloader')
-    if not loader_cfg:
-        raise ValueError('the snip scorer needs a batch, but the config '
-                         'has no train_dataloader')
-    loader = runner.build_dataloader(copy.deepcopy(loader_cfg),
-                                     seed=runner.seed)
-    return next(iter(loader))
-
-
 class _MetricsRecorder(Hook):
     """Keeps the metrics of the last validation/test and when it ran."""
 
@@ -246,12 +137,12 @@ class _KeepTicketMeta(Hook):
 
     priority = 44  # before ProgressivePruningHook (45), which keeps it
 
-    def __init__(self, ticket_meta: dict):
-        self.search = ticket_meta.get('search')
-        self.oneshot = ticket_meta.get('oneshot')
+    def __init__(self, meta: dict):
+        self.search = meta.get('search')
+        self.oneshot = meta.get('oneshot')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        meta = checkpoint.setdefault('meta', {}).setdefault(META_KEY, {})
+        meta = writable_ticket_meta(checkpoint)
         if self.search is not None:
             meta.setdefault('search', self.search)
         if self.oneshot is not None:
@@ -320,12 +211,12 @@ def _base_config(config, cfg_options: Optional[dict]) -> Config:
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     hooks = list(cfg.get('custom_hooks') or [])
-    dropped = [_type_name(h) for h in hooks if _type_name(h) in TICKET_HOOKS]
+    dropped = [_type_name(h) for h in hooks if is_ticket_hook(h)]
     if dropped:
         print_log(f'[SuperTickets] S+P baseline: not running {dropped} of '
                   'the config (the subnet stays as searched, the masks are '
                   'the one-shot ones)', logger='current')
-    cfg.custom_hooks = [h for h in hooks if _type_name(h) not in TICKET_HOOKS]
+    cfg.custom_hooks = [h for h in hooks if not is_ticket_hook(h)]
     cfg.resume = False
     return cfg
 
@@ -422,7 +313,7 @@ def prune_oneshot(config,
                               exclude=exclude, seed=seed)
     runner.register_hook(hook)
     metrics_oneshot = _to_float_dict(_evaluate(runner, mode))
-    source_meta = copy.deepcopy(hook.loaded['meta'].get(META_KEY) or {})
+    source_meta = copy.deepcopy(ticket_meta(hook.loaded) or {})
     search = source_meta.get('search') or {}
     # Count at the size the search profiled at (its default: the first
     # training images), so S+P and SuperTickets costs compare.
@@ -439,14 +330,14 @@ def prune_oneshot(config,
     # The one-shot ticket: the checkpoint's weights (untouched by the
     # evaluation) with the masks, loadable by tools/test.py and by the
     # retraining run.
-    ticket_meta = copy.deepcopy(source_meta)
-    ticket_meta['arch'] = full_arch(runner)
-    ticket_meta['pruning'] = dict(masks=masks, events=1, last_ratio=ratio,
-                                  target_sparsity=ratio)
-    ticket_meta['oneshot'] = dict(scorer=scorer, scope=scope, ratio=ratio,
-                                  seed=seed, source=checkpoint)
+    new_meta = copy.deepcopy(source_meta)
+    new_meta['arch'] = full_arch(runner)
+    new_meta['pruning'] = dict(masks=masks, events=1, last_ratio=ratio,
+                               target_sparsity=ratio)
+    new_meta['oneshot'] = dict(scorer=scorer, scope=scope, ratio=ratio,
+                               seed=seed, source=checkpoint)
     meta = copy.deepcopy(hook.loaded['meta'])
-    meta[META_KEY] = ticket_meta
+    meta[META_KEY] = new_meta
     ticket_path = osp.join(run_dir, 'oneshot_ticket.pth')
     if is_main_process():
         save_checkpoint_atomically(
@@ -486,13 +377,12 @@ def prune_oneshot(config,
                                f'{name}_retrain')
         recorder = _MetricsRecorder()
         runner.register_hook(recorder)
-        runner.register_hook(_KeepTicketMeta(ticket_meta))
+        runner.register_hook(_KeepTicketMeta(new_meta))
         runner.train()
         if recorder.metrics is None or recorder.at_iter != runner.iter:
             # The loop did not evaluate the final model.
             _evaluate(runner, mode)
-        pp = next(h for h in runner.hooks
-                  if type(h) is ProgressivePruningHook)
+        pp = TicketRunState.of(runner).mask_owner
         model = unwrap(runner.model)
         after = pp.masks.state_dict()
         fixed = after.keys() == masks.keys() and all(

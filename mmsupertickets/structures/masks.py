@@ -18,17 +18,16 @@ from typing import Dict, Iterable
 import torch
 import torch.nn as nn
 
-from .shrinking import ShrinkPlan
+from .shrink_plan import ShrinkPlan
 
 
 def _split(name: str):
     return name.rsplit('.', 1) if '.' in name else ('', name)
 
 
-def _masked_pre_hook(mask_holder: 'WeightMasks', param: str):
+def _masked_pre_hook(mask_holder: 'WeightMasks', name: str, param: str):
 
     def hook(module, args):
-        name = module._supertickets_weight_key
         if name in mask_holder.masks:
             w = module._parameters[param]
             # Instance attribute shadows the registered Parameter only
@@ -51,10 +50,21 @@ class WeightMasks:
         param_attr (str): The masked attribute of each layer.
             Defaults to ``'weight'``.
 
+    The holder is the only writer of its masks: :meth:`set`,
+    :meth:`reset`, :meth:`follow_plan` and :meth:`load_state_dict` change
+    them; everything else reads through :meth:`names`, :meth:`get`,
+    :meth:`densities` and :meth:`state_dict`.
+
     Example:
+        >>> import torch.nn as nn
+        >>> model = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False))
         >>> masks = WeightMasks()
-        >>> masks.set(model, 'backbone.stem.0.conv.weight', keep)
-        >>> masks.density()  # fraction of the masked weights that is kept
+        >>> masks.set(model, '0.weight', torch.tensor([True, False]).view(
+        ...     2, 1, 1, 1))
+        >>> masks.densities(['0.weight'])
+        {'0.weight': 0.5}
+        >>> float(model(torch.ones(1, 1, 1, 1)).flatten()[1])
+        0.0
     """
 
     def __init__(self, param_attr: str = 'weight'):
@@ -73,10 +83,9 @@ class WeightMasks:
             raise ValueError(f'can only mask {self.param_attr!r} tensors, '
                              f'got {name!r}')
         module = model.get_submodule(mod_name)
-        module._supertickets_weight_key = name
         self._handles[name] = [
             module.register_forward_pre_hook(
-                _masked_pre_hook(self, attr)),
+                _masked_pre_hook(self, name, attr)),
             module.register_forward_hook(
                 _masked_post_hook(attr), always_call=True)
         ]
@@ -97,6 +106,17 @@ class WeightMasks:
         f = mask.to(device=weight.device, dtype=weight.dtype)
         self._factors[name] = (mask, mask._version, f)
         return f
+
+    def names(self) -> list:
+        """Names of the masked weights."""
+        return list(self.masks)
+
+    def get(self, name: str):
+        """The bool keep-mask of ``name``, or None when it is dense."""
+        return self.masks.get(name)
+
+    def __len__(self) -> int:
+        return len(self.masks)
 
     def _detach(self, name: str) -> None:
         for h in self._handles.pop(name, []):

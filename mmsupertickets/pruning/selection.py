@@ -1,42 +1,12 @@
-"""Importance scores for unstructured pruning, and the keep-mask selection.
+"""Keep-mask selection: the top fraction of scores, globally or per layer.
 
-A scorer maps ``{weight name: Parameter}`` to ``{weight name: score}``
-(higher = more important). Selection is separate: :func:`select_global`
-keeps the top fraction over all weights together, :func:`select_per_layer`
-within each weight.
+Exactly ``round((1 − sparsity) · N)`` entries are kept; ties at the
+threshold are broken by position (first come, first kept).
 """
-from typing import Callable, Dict, Optional
+from typing import Dict
 
 import numpy as np
 import torch
-
-
-def magnitude_scores(weights: Dict[str, torch.Tensor],
-                     **kwargs) -> Dict[str, torch.Tensor]:
-    """|w| of the stored values (masked weights included, so they can
-    come back when re-pruned)."""
-    return {n: w.detach().abs() for n, w in weights.items()}
-
-
-def random_scores(weights: Dict[str, torch.Tensor],
-                  generator: Optional[torch.Generator] = None,
-                  **kwargs) -> Dict[str, torch.Tensor]:
-    """Uniform random scores (the random-pruning baseline)."""
-    return {n: torch.rand(w.shape, generator=generator).to(w.device)
-            for n, w in weights.items()}
-
-
-def gradient_scores(weights: Dict[str, torch.Tensor],
-                    grads: Optional[Dict[str, torch.Tensor]] = None,
-                    **kwargs) -> Dict[str, torch.Tensor]:
-    """SNIP-style |g · w| with gradients of the dense network's loss."""
-    if grads is None:
-        raise ValueError('the gradient scorer needs gradients of a batch')
-    return {n: (grads[n] * w.detach()).abs() for n, w in weights.items()}
-
-
-SCORERS: Dict[str, Callable] = dict(
-    magnitude=magnitude_scores, random=random_scores, snip=gradient_scores)
 
 
 def _keep_top(flat: torch.Tensor, num_keep: int) -> torch.Tensor:

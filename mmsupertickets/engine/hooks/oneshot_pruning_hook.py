@@ -1,0 +1,125 @@
+"""The one-shot pruning step of the S+P baselines, as a hook."""
+import copy
+from typing import List, Optional, Sequence
+
+import torch
+from mmengine.logging import print_log
+
+from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
+from mmsupertickets.registry import HOOKS
+from ..runner_surgery import unwrap
+from .progressive_pruning_hook import ProgressivePruningHook
+
+__all__ = ['OneShotPruningHook', 'first_train_batch']
+
+
+@HOOKS.register_module()
+class OneShotPruningHook(ProgressivePruningHook):
+    """Prunes the loaded model once, right before its first evaluation.
+
+    A :class:`ProgressivePruningHook` that never prunes during training
+    (``prune_interval=None``) and prunes to ``ratio`` in ``before_val`` or
+    ``before_test``, i.e. after the checkpoint has been loaded. Masks a
+    checkpoint brings along are dropped first: the baseline prunes the
+    dense searched subnet. SNIP scores are taken on the first batch of the
+    config's ``train_dataloader``; the BN running statistics that this
+    training-mode forward updates are put back afterwards, so only the
+    masks differ from the loaded model.
+
+    Args:
+        ratio (float): Fraction of prunable weights removed, in [0, 1).
+        scorer (str): ``'random'``, ``'magnitude'`` or ``'snip'``.
+            Defaults to ``'magnitude'``.
+        scope (str): ``'global'`` or ``'layer'``. Defaults to ``'global'``.
+        exclude (Sequence[str]): Regexes of weights never pruned.
+            Defaults to the stock heads' final classifiers.
+        seed (int): Seed of the random scorer. Defaults to 0.
+
+    Example:
+        >>> runner = Runner.from_cfg(cfg)  # cfg.load_from = search ckpt
+        >>> hook = OneShotPruningHook(0.9, scorer='snip')
+        >>> runner.register_hook(hook)
+        >>> metrics = runner.val()
+        >>> hook.sparsity(runner)
+        0.9
+    """
+
+    def __init__(self,
+                 ratio: float,
+                 scorer: str = 'magnitude',
+                 scope: str = 'global',
+                 exclude: Sequence[str] = DEFAULT_EXCLUDE,
+                 seed: int = 0):
+        if not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
+            raise ValueError(f'pruning ratio {ratio!r} is outside [0, 1)')
+        super().__init__(target_sparsity=ratio, prune_interval=None,
+                         scorer=scorer, scope=scope, exclude=exclude,
+                         seed=seed)
+        self.ratio = float(ratio)
+        self.pruned = False
+        self.loaded: Optional[dict] = None
+        self._batch = None
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        super().after_load_checkpoint(runner, checkpoint)
+        # Kept to write the one-shot ticket without reading the file again;
+        # the runner loads a revised copy of the state dict, not this one.
+        self.loaded = dict(meta=checkpoint.get('meta', {}),
+                           state_dict=checkpoint['state_dict'])
+
+    def before_val(self, runner) -> None:
+        self._prune_once(runner)
+
+    def before_test(self, runner) -> None:
+        self._prune_once(runner)
+
+    def _prune_once(self, runner) -> None:
+        if self.pruned:
+            return
+        if len(self.masks):
+            print_log(
+                f'[SuperTickets] the checkpoint carries '
+                f'{len(self.masks)} masks; they are dropped: the '
+                'one-shot baseline prunes the dense searched subnet',
+                logger='current', level='WARNING')
+            self.masks.clear()
+        batch = self.first_batch(runner) if self.scorer == 'snip' else None
+        self.prune(runner, self.ratio, data_batch=batch,
+                   event=f'one-shot {self.scorer} prune')
+        self.pruned = True
+
+    def first_batch(self, runner):
+        """The first training batch (fetched once)."""
+        if self._batch is None:
+            self._batch = first_train_batch(runner)
+        return self._batch
+
+    def batch_shape(self, runner) -> List[int]:
+        """(H, W) of the first training batch's images."""
+        inputs = self.first_batch(runner)['inputs']
+        return list(inputs[0].shape[-2:])
+
+    def batch_gradients(self, runner, weights, data_batch):
+        model = unwrap(runner.model)
+        buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
+        was_training = model.training
+        model.train()
+        try:
+            return super().batch_gradients(runner, weights, data_batch)
+        finally:
+            with torch.no_grad():
+                for n, b in model.named_buffers():
+                    b.copy_(buffers[n])
+            model.train(was_training)
+
+
+def first_train_batch(runner):
+    """The first batch of the config's ``train_dataloader`` (seeded like
+    the runner's), for data-dependent scores."""
+    loader_cfg = runner.cfg.get('train_dataloader')
+    if not loader_cfg:
+        raise ValueError('the snip scorer needs a batch, but the config '
+                         'has no train_dataloader')
+    loader = runner.build_dataloader(copy.deepcopy(loader_cfg),
+                                     seed=runner.seed)
+    return next(iter(loader))

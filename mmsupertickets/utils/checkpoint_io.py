@@ -1,0 +1,202 @@
+"""Loading checkpoint files safely, with errors that name the file.
+
+:func:`load_checkpoint_file` unpickles only tensors and the allow-listed
+types of mmengine checkpoints and tells a missing, truncated, corrupted or
+unsafe file apart. :func:`safe_checkpoint_loading` makes mmengine's own
+loading (``load_from``, ``resume``, ``Pretrained``) go through it for the
+duration of a block: the project's tools and the SuperTickets hooks use it
+for their runs; importing the package changes nothing.
+"""
+import os
+import os.path as osp
+import pickle
+import re
+import threading
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional, Union
+
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from .safe_globals import weights_only_load
+
+__all__ = [
+    'load_checkpoint_file', 'safe_checkpoint_loading', 'zip_damage',
+    'CheckpointLoadError', 'CorruptCheckpointError', 'UnsafeCheckpointError'
+]
+
+
+class CheckpointLoadError(RuntimeError):
+    """A checkpoint file could not be loaded.
+
+    Args:
+        path (str): The checkpoint file.
+        reason (str): What went wrong.
+    """
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f'cannot load checkpoint {path!r}: {reason}')
+        self.path = path
+
+
+class CorruptCheckpointError(CheckpointLoadError):
+    """The file is truncated or is not a torch zip/pickle file at all."""
+
+
+class UnsafeCheckpointError(CheckpointLoadError):
+    """The file pickles an object outside the ``weights_only`` allow-list.
+
+    Attributes:
+        refused (str): The global (``module.qualname``) or object that was
+            refused.
+    """
+
+    def __init__(self, path: str, refused: str):
+        super().__init__(
+            path, f'it holds a pickled object that weights_only loading '
+            f'refuses: {refused}. Load only files you trust; allow-list a '
+            'type with torch.serialization.add_safe_globals if it is safe')
+        self.refused = refused
+
+
+# Messages of torch's weights_only unpickler that name refused content.
+_REFUSAL_PATTERNS = (
+    re.compile(r'GLOBAL (\S+) was not an allowed global'),
+    re.compile(r'unsupported GLOBAL (\S+) whose module'),
+    re.compile(r'refused (getattr\(.*?\))'),
+    re.compile(r'reduce for unrecognized function (.+?)(?:$| which)', re.M),
+    re.compile(r'allowlisted via `add_safe_globals`,? but got (.+)$', re.M),
+)
+_ZIP_MAGIC = b'PK\x03\x04'
+
+
+def _refused_object(message: str) -> Optional[str]:
+    for pattern in _REFUSAL_PATTERNS:
+        match = pattern.search(message)
+        if match:
+            return match.group(1).strip()
+    return None
+
+
+def zip_damage(path: str) -> Optional[str]:
+    """What is damaged in the zip archive ``path``, or None if it is sound.
+
+    torch's reader does not check the CRCs the archive carries; this does.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        return f'unreadable zip structure: {err}'
+    return None if member is None else f'member {member!r} fails its CRC check'
+
+
+def _short_reason(err: BaseException) -> str:
+    """The line of ``err`` that says what failed, without torch's advice."""
+    text = str(err)
+    # torch wraps unpickler errors in a long explanation; keep the error.
+    text = text.split('WeightsUnpickler error:', 1)[-1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f'{type(err).__name__}: {lines[0]}' if lines else type(
+        err).__name__
+
+
+def load_checkpoint_file(path: Union[str, Path],
+                         map_location: Any = 'cpu') -> Any:
+    """Load a local checkpoint with ``weights_only=True``.
+
+    Tensors and the types of mmengine checkpoints
+    (:data:`~mmsupertickets.utils.safe_globals.SAFE_GLOBALS`) are allowed,
+    on every supported torch. The file is only read.
+
+    Args:
+        path (str | Path): The checkpoint file.
+        map_location: Same as :func:`torch.load`. Defaults to ``'cpu'``.
+
+    Returns:
+        The unpickled checkpoint (usually a dict).
+
+    Raises:
+        FileNotFoundError: ``path`` is not an existing file.
+        CorruptCheckpointError: the file is truncated or not a torch
+            zip/pickle file.
+        UnsafeCheckpointError: the file pickles an object outside the
+            allow-list; ``err.refused`` names it.
+        CheckpointLoadError: any other load failure, naming the file.
+    """
+    path = os.fspath(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint file {path!r} does not exist')
+    if osp.getsize(path) == 0:
+        raise CorruptCheckpointError(path, 'the file is empty')
+    with open(path, 'rb') as f:
+        is_zip = f.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC
+    # A zip's directory is at its end: a truncated archive has none.
+    if is_zip and not zipfile.is_zipfile(path):
+        raise CorruptCheckpointError(
+            path, 'the zip archive is truncated (no central directory)')
+    try:
+        return weights_only_load(path, map_location=map_location)
+    except pickle.UnpicklingError as err:
+        refused = _refused_object(str(err))
+        if refused is not None:
+            raise UnsafeCheckpointError(path, refused) from err
+        raise CorruptCheckpointError(
+            path, f'its pickle is corrupted ({_short_reason(err)})') from err
+    except Exception as err:
+        if not is_zip:
+            # torch's pre-zip format is a bare pickle stream; a damaged
+            # stream fails with whatever error the bad bytes trigger.
+            raise CorruptCheckpointError(
+                path, 'it is neither a torch zip archive nor a readable '
+                f'legacy pickle ({_short_reason(err)})') from err
+        damage = zip_damage(path)
+        if damage is not None:
+            raise CorruptCheckpointError(
+                path, f'the zip archive is corrupted ({damage}; '
+                f'{_short_reason(err)})') from err
+        raise CheckpointLoadError(path, _short_reason(err)) from err
+
+
+def load_from_local_safely(filename, map_location=None):
+    return load_checkpoint_file(
+        osp.expanduser(filename), map_location or 'cpu')
+
+
+_SCOPE_LOCK = threading.Lock()
+_scope_depth = 0
+_replaced_loader = None
+
+
+@contextmanager
+def safe_checkpoint_loading() -> Iterator[None]:
+    """Within the block, mmengine loads local files with
+    :func:`load_checkpoint_file`.
+
+    ``load_from``, ``--resume`` and ``tools/test.py`` then work with torch's
+    ``weights_only`` protection on torch >= 2.6 (mmengine 0.10.7 calls
+    ``torch.load`` without the types its own checkpoints hold), and a bad
+    file gets an error naming it. mmengine's loader is put back when the
+    outermost block ends; blocks may nest.
+
+    Example:
+        >>> with safe_checkpoint_loading():
+        ...     runner.train()  # doctest: +SKIP
+    """
+    global _scope_depth, _replaced_loader
+    with _SCOPE_LOCK:
+        if _scope_depth == 0:
+            _replaced_loader = CheckpointLoader._schemes.get('')
+            CheckpointLoader.register_scheme(
+                prefixes='', loader=load_from_local_safely, force=True)
+        _scope_depth += 1
+    try:
+        yield
+    finally:
+        with _SCOPE_LOCK:
+            _scope_depth -= 1
+            if _scope_depth == 0:
+                CheckpointLoader.register_scheme(
+                    prefixes='', loader=_replaced_loader, force=True)
+                _replaced_loader = None
