@@ -1,18 +1,29 @@
 # The README's commands. Each target installs what it needs first.
-VENV ?= .venv
+#   make test                  the suite on the current stack (torch 2.14, NumPy 2)
+#   make test-classic          the same suite on the classic stack (torch 2.1, NumPy 1.26)
+STACK ?= current
+VENV_current := .venv
+VENV_classic := .venv-classic
+VENV ?= $(VENV_$(STACK))
 PY := $(VENV)/bin/python
 TASK ?= seg
 # Tests and the demo run small models: one thread per process avoids
 # oversubscribing small machines (and keeps timings steady).
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup test test-all demo data
+.PHONY: setup setup-classic test test-classic test-all demo data
 
 setup:
-	bash tools/setup_env.sh $(VENV)
+	STACK=$(STACK) bash tools/setup_env.sh $(VENV)
+
+setup-classic:
+	$(MAKE) setup STACK=classic
 
 test: setup
 	$(PY) -m pytest tests -q -m "not slow"
+
+test-classic:
+	$(MAKE) test STACK=classic
 
 test-all: setup
 	$(PY) -m pytest tests -q

@@ -152,8 +152,8 @@ class CrashHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint):
         if self._spec() != ('save', runner.iter + 1):
             return
-        import mmsupertickets.utils.checkpoint_io as safe_loading
-        write_atomically = safe_loading._write_atomically
+        import mmsupertickets.utils.atomic_write as atomic_write
+        write_atomically = atomic_write._write_atomically
 
         def write_half_then_die(path, write):
 
@@ -167,7 +167,7 @@ class CrashHook(Hook):
             write_atomically(path, half)
 
         # Only the atomic_local checkpoint backend writes through this.
-        safe_loading._write_atomically = write_half_then_die
+        atomic_write._write_atomically = write_half_then_die
 
 
 @HOOKS.register_module()

@@ -11,7 +11,8 @@ from mmengine.runner import Runner
 
 import mmsupertickets  # noqa: F401
 from mmsupertickets.utils.preflight import check_datasets
-from mmsupertickets.utils.checkpoint_io import CorruptCheckpointError
+from mmsupertickets.utils.checkpoint_io import (CorruptCheckpointError,
+                                                 safe_checkpoint_loading)
 from tiny_configs import seg_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -51,7 +52,9 @@ def test_corrupted_checkpoint_is_refused_and_left_alone(cityscapes_root,
     before = bad.read_bytes()
     cfg = seg_cfg(cityscapes_root, str(tmp_path / 'w'), max_iters=1)
     cfg['load_from'] = str(bad)
+    # The project's safe loading, as tools/train.py and the hooks use it.
     runner = Runner.from_cfg(Config(cfg))
-    with pytest.raises(CorruptCheckpointError, match='iter_4.pth'):
+    with pytest.raises(CorruptCheckpointError, match='iter_4.pth'), \
+            safe_checkpoint_loading():
         runner.train()
     assert bad.read_bytes() == before

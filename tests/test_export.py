@@ -19,9 +19,10 @@ from mmsupertickets.engine.hooks import (
     ProgressivePruningHook,
     SuperNetSearchHook,
 )
-from mmsupertickets.export import (SEARCH_HOOK_TYPES, export_ticket,
-                                   format_summary, load_sparse_state_dict,
-                                   select_weights)
+from mmsupertickets.apis.export import (export_ticket, format_summary,
+                                        load_sparse_state_dict,
+                                        select_weights)
+from mmsupertickets.engine.ticket_meta import TICKET_HOOK_TYPES
 from mmsupertickets.utils.checkpoint_io import (
     CorruptCheckpointError,
     load_checkpoint_file,
@@ -104,7 +105,7 @@ def test_exported_config_builds_the_ticket_without_search_hooks(
     out, _ = exported
     cfg = Config.fromfile(osp.join(out, 'config.py'))
     hook_types = [h['type'] for h in cfg.custom_hooks]
-    assert not set(hook_types) & set(SEARCH_HOOK_TYPES)
+    assert not set(hook_types) & set(TICKET_HOOK_TYPES)
     assert hook_types == ['KillChannelsHook']  # not ours: kept
     assert cfg.custom_imports.imports == ['mmsupertickets']
     assert cfg.load_from == osp.join(out, 'ticket.pth')

@@ -7,7 +7,8 @@ Writes into ``--out`` (a fresh folder; an existing non-empty one only with
 - ``ticket.pth``: plain ``state_dict`` of the shrunk subnet, pruned weights
   zero (``torch.load(weights_only=True)`` reads it);
 - ``ticket_sparse.pth``: kept values + flat int32 indices of every masked
-  weight (``mmsupertickets.export.load_sparse_state_dict`` reads it back);
+  weight (``mmsupertickets.structures.sparse_format.load_sparse_state_dict``
+  reads it back);
 - ``config.py``: a stock config that builds the shrunk model without the
   SuperTickets hooks and loads ``ticket.pth``;
 - ``ticket.onnx`` (``--onnx``): the tensor forward at ``--shape``, checked
@@ -32,7 +33,7 @@ import sys
 import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import DictAction
 
-from mmsupertickets.export import export_ticket, format_summary
+from mmsupertickets.apis.export import export_ticket, format_summary
 from mmsupertickets.utils.checkpoint_io import CheckpointLoadError
 
 

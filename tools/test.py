@@ -21,6 +21,7 @@ from mmengine.evaluator import DumpResults
 from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
 
+from mmsupertickets.utils.checkpoint_io import safe_checkpoint_loading
 from mmsupertickets.utils.dist_launch import LAUNCHERS, setup_launcher
 from mmsupertickets.utils.preflight import check_datasets
 
@@ -133,7 +134,10 @@ def main():
     if args.out is not None:
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
-    runner.test()
+    # mmengine 0.10.7 loads with torch's weights_only default, which its
+    # own checkpoints fail; the project's allow-list covers them.
+    with safe_checkpoint_loading():
+        runner.test()
 
 
 if __name__ == '__main__':

@@ -23,6 +23,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmsupertickets.utils.checkpoint_io import safe_checkpoint_loading
 from mmsupertickets.utils.dist_launch import LAUNCHERS, setup_launcher
 from mmsupertickets.utils.preflight import check_datasets
 from mmsupertickets.utils.resume import find_resumable_checkpoint
@@ -126,7 +127,10 @@ def main():
             runner = runners.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
-    runner.train()
+    # mmengine 0.10.7 loads with torch's weights_only default, which its
+    # own checkpoints fail; the project's allow-list covers them.
+    with safe_checkpoint_loading():
+        runner.train()
 
 
 if __name__ == '__main__':

@@ -285,10 +285,10 @@ def prune_oneshot(config,
         sparsity, metrics before/after retraining, params/MACs).
 
     Example:
-        >>> res = prune_oneshot('configs/search.py', 'iter_80000.pth',
-        ...                     'magnitude', 0.9, 'work_dirs/sp',
-        ...                     retrain=True, retrain_iters=2000)
-        >>> res['sparsity'], res['metrics']['retrained']['mIoU']
+        >>> res = prune_oneshot(  # doctest: +SKIP
+        ...     'configs/search.py', 'iter_80000.pth', 'magnitude', 0.9,
+        ...     'work_dirs/sp', retrain=True, retrain_iters=2000)
+        >>> res['sparsity'], res['metrics']['retrained']['mIoU']  # doctest: +SKIP
     """
     check_scorers([scorer])
     check_ratios([ratio])
@@ -417,9 +417,10 @@ def run_sweep(config,
     :func:`prune_oneshot`.
 
     Example:
-        >>> run_sweep('configs/search.py', 'iter_80000.pth',
-        ...           ['random', 'magnitude', 'snip'], [0.5, 0.9, 0.95],
-        ...           'work_dirs/sp', retrain=True, retrain_iters=2000)
+        >>> run_sweep(  # doctest: +SKIP
+        ...     'configs/search.py', 'iter_80000.pth',
+        ...     ['random', 'magnitude', 'snip'], [0.5, 0.9, 0.95],
+        ...     'work_dirs/sp', retrain=True, retrain_iters=2000)
     """
     scorers = check_scorers(scorers)
     ratios = check_ratios(ratios)

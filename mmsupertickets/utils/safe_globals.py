@@ -16,6 +16,7 @@ numpy arrays are allowed under both spellings of numpy's module
 written on either stack load on both. Nothing here changes torch's or
 mmengine's state outside one call.
 """
+import codecs
 import pickle
 from typing import Any, Dict
 
@@ -56,8 +57,10 @@ def _allowed_getattr(obj: Any, name: str) -> Any:
 
 
 def _numpy_globals() -> Dict[str, Any]:
-    multiarray = np.core.multiarray if not hasattr(
-        np, '_core') else np._core.multiarray
+    if int(np.__version__.split('.')[0]) >= 2:
+        from numpy._core import multiarray
+    else:
+        from numpy.core import multiarray
     names = {}
     for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
         names[f'{module}._reconstruct'] = multiarray._reconstruct
@@ -87,13 +90,19 @@ SAFE_GLOBALS: Dict[str, Any] = {
 }
 
 
+# Allowed by newer torch's weights-only unpickler itself: protocol 2 pickles
+# a numpy array's bytes as codecs.encode(text, 'latin1').
+_LEGACY_TORCH_GLOBALS = {'_codecs.encode': codecs.encode}
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """Resolves only torch's weights-only globals and ``SAFE_GLOBALS``."""
 
     def find_class(self, module: str, name: str) -> Any:
         from torch._weights_only_unpickler import _get_allowed_globals
         full_path = f'{module}.{name}'
-        allowed = SAFE_GLOBALS.get(full_path)
+        allowed = SAFE_GLOBALS.get(full_path) or \
+            _LEGACY_TORCH_GLOBALS.get(full_path)
         if allowed is None:
             allowed = _get_allowed_globals().get(full_path)
         if allowed is None:

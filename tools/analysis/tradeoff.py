@@ -24,6 +24,7 @@ import os.path as osp
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from mmsupertickets.engine.ticket_meta import EVENTS_FILE
 from mmsupertickets.flops import format_count
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
 DEFAULT_METRICS = ('mIoU', 'AP', 'accuracy/top1')
 SUPERTICKETS = 'SuperTickets'
 SEARCH_ONLY = 'search only (dense subnet)'
-EVENTS_FILE = 'supertickets_events.jsonl'
 X_KEYS = {'sparse': 'macs', 'global': 'macs_x_global_density'}
 
 

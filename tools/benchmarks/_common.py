@@ -249,18 +249,19 @@ def shrink_to_macs(model: nn.Module, shape: Sequence[int],
         tuple: complexity of the model before and after (from
         :func:`mmsupertickets.flops.complexity`, at ``shape``).
     """
-    from mmsupertickets.flops import complexity, layer_macs
+    from mmsupertickets.flops import ResourceEstimator
     from mmsupertickets.structures.searchable import find_searchable_units
     from mmsupertickets.structures.shrink_plan import (
         apply_plan,
         plan_channel_removal,
     )
-    before = complexity(model, shape)
+    estimator = ResourceEstimator(shape)
+    before = estimator.complexity(model)
     units = find_searchable_units(model)
     # Summed over the unit's conv layers, the convention complexity()
     # counts by (a module-level count would add its BNs).
     unit_macs = dict.fromkeys((u.name for u in units), 0)
-    for layer, macs in layer_macs(model, shape).items():
+    for layer, macs in estimator.layer_macs(model).items():
         # '<unit>.project' or '<unit>.expand.conv' / '<unit>.depthwise.conv'
         parts = layer.split('.')
         for owner in ('.'.join(parts[:-1]), '.'.join(parts[:-2])):
@@ -281,7 +282,7 @@ def shrink_to_macs(model: nn.Module, shape: Sequence[int],
             order = u.norm.weight.detach().abs().argsort(descending=True)
             keep[u.name] = order[:num].sort().values
     apply_plan(model, plan_channel_removal(model, keep))
-    return before, complexity(model, shape)
+    return before, estimator.complexity(model)
 
 
 def fmt_count(n: float) -> str:

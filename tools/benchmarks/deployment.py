@@ -17,9 +17,11 @@ timed round by round in one run:
   ``mmseg::hrnet/fcn_hr18_4xb2-80k_cityscapes-512x1024.py`` (no pretrained
   weights, BN instead of SyncBN).
 
-Checkpoint sizes on disk: ``torch.save`` of each dense ``state_dict``, and
-the ticket's sparse form (kept values + flat int32 indices of every masked
-weight, other tensors dense), the ``ticket_sparse.pth`` of an export.
+Checkpoint sizes on disk, each file written as ``export_ticket`` writes
+its own: ``torch.save`` of each dense ``state_dict`` (detached CPU copies),
+and the ticket's sparse form (kept values + flat int32 indices of every
+masked weight, other tensors dense), the ``ticket_sparse.pth`` of an export,
+written and read back by ``mmsupertickets.structures.sparse_format``.
 
 Example::
 
@@ -30,7 +32,6 @@ import argparse
 import copy
 import os.path as osp
 import tempfile
-from collections import OrderedDict
 
 import torch
 
@@ -95,51 +96,10 @@ def prune_and_bake(model, sparsity):
     return masks.state_dict()
 
 
-def _sparse_form(state, masks):
-    """Kept values + int32 flat indices of masked tensors; others dense."""
-    sparse = OrderedDict()
-    for name, mask in masks.items():
-        idx = mask.flatten().nonzero().flatten()
-        sparse[name] = dict(shape=list(state[name].shape),
-                            indices=idx.to(torch.int32),
-                            values=state[name].flatten()[idx].clone())
-    dense = OrderedDict((k, v) for k, v in state.items() if k not in masks)
-    return dict(order=list(state), dense=dense, sparse=sparse)
-
-
-def _dense_form(obj):
-    out = OrderedDict()
-    for name in obj['order']:
-        if name in obj['dense']:
-            out[name] = obj['dense'][name]
-            continue
-        e = obj['sparse'][name]
-        flat = torch.zeros(torch.Size(e['shape']).numel(),
-                           dtype=e['values'].dtype)
-        flat[e['indices'].long()] = e['values']
-        out[name] = flat.view(e['shape'])
-    return out
-
-
-def sparse_codec():
-    """The export module's sparse format when present, else the same
-    layout built here."""
-    try:
-        from mmsupertickets.export import dense_state_dict, sparse_state_dict
-        return sparse_state_dict, dense_state_dict, 'mmsupertickets.export'
-    except ImportError:
-        return _sparse_form, _dense_form, 'this script'
-
-
-def save(obj, folder, name):
-    path = osp.join(folder, name)
-    torch.save(obj, path)
-    return osp.getsize(path)
-
-
-def plain_state(model):
-    return OrderedDict((k, v.detach().clone())
-                       for k, v in model.state_dict().items())
+def file_size(save, *args):
+    """Write a file with ``save(*args)`` (its path last); its size."""
+    save(*args)
+    return osp.getsize(args[-1])
 
 
 def main(argv=None):
@@ -150,7 +110,10 @@ def main(argv=None):
         f'deployment: CPU inference latency (batch 1, eval, inference_mode)'
         f' and checkpoint size, input {h}x{w}'
         + (' (smoke: tiny supernet)' if args.smoke else ''), args.threads)
+    from mmsupertickets.apis.export.subnet import plain_state_dict
     from mmsupertickets.flops import complexity
+    from mmsupertickets.structures import sparse_format
+    from mmsupertickets.utils.atomic_write import save_checkpoint_atomically
 
     supernet = build_seg_model(tiny=args.smoke)
     randomise_gammas(supernet)
@@ -167,17 +130,21 @@ def main(argv=None):
     hrnet = build_hrnet18()
     hrnet_cost = complexity(hrnet, args.shape)
 
-    encode, decode, codec = sparse_codec()
+    # Each file written as export_ticket writes its counterpart.
     tmp = tempfile.TemporaryDirectory(prefix='supertickets_bench_')
-    ticket_state = plain_state(ticket)
+    path = {n: osp.join(tmp.name, f'{n}.pth')
+            for n in ('supernet', 'ticket', 'ticket_sparse', 'hrnet18')}
+    ticket_state = plain_state_dict(ticket)
     sizes = dict(
-        supernet=save(plain_state(supernet), tmp.name, 'supernet.pth'),
-        ticket=save(ticket_state, tmp.name, 'ticket.pth'),
-        ticket_sparse=save(encode(ticket_state, masks), tmp.name,
-                           'ticket_sparse.pth'),
-        hrnet18=save(plain_state(hrnet), tmp.name, 'hrnet18.pth'))
-    back = decode(torch.load(osp.join(tmp.name, 'ticket_sparse.pth'),
-                             weights_only=True))
+        supernet=file_size(save_checkpoint_atomically,
+                           plain_state_dict(supernet), path['supernet']),
+        ticket=file_size(save_checkpoint_atomically, ticket_state,
+                         path['ticket']),
+        ticket_sparse=file_size(sparse_format.save_sparse_state_dict,
+                                ticket_state, masks, path['ticket_sparse']),
+        hrnet18=file_size(save_checkpoint_atomically,
+                          plain_state_dict(hrnet), path['hrnet18']))
+    back = sparse_format.load_sparse_state_dict(path['ticket_sparse'])
     round_trip = back.keys() == ticket_state.keys() and all(
         torch.equal(back[k], ticket_state[k]) for k in back)
     tmp.cleanup()
@@ -204,8 +171,8 @@ def main(argv=None):
     share = shrunk_cost['macs'] / supernet_cost['macs']
     print(f'ticket: shrunk to {share:.3f} of the supernet\'s MACs, '
           f'{1 - kept / total:.3f} of its {total / 1e6:.2f} M prunable '
-          f'weights zero; sparse file written by {codec}, reloads to the '
-          f'same weights: {"yes" if round_trip else "NO"}')
+          f'weights zero; sparse file written by {sparse_format.__name__}, '
+          f'reloads to the same weights: {"yes" if round_trip else "NO"}')
     costs = dict(supernet=supernet_cost, shrunk=shrunk_cost,
                  ticket=ticket_cost, hrnet18=hrnet_cost)
     print(f'Size at {h}x{w}, one image (MACs and params: Conv2d/Linear '

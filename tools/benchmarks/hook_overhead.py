@@ -173,9 +173,8 @@ class BatonHook(Hook):
 
 
 def _pruning_hook(runner):
-    from mmsupertickets.engine.hooks import ProgressivePruningHook
-    return next(h for h in runner.hooks
-                if isinstance(h, ProgressivePruningHook))
+    from mmsupertickets.engine.run_state import TicketRunState
+    return TicketRunState.of(runner).mask_owner
 
 
 def _train(runner, side, outbox):
@@ -192,8 +191,9 @@ def time_prune(runner, repeats):
     from mmsupertickets.engine.model_status import model_status
     from mmsupertickets.pruning.scorers import SCORERS
     from mmsupertickets.pruning.selection import SELECTIONS
+    from mmsupertickets.engine.run_state import TicketRunState
     hook = _pruning_hook(runner)
-    search_shape = hook._input_shape(runner)
+    estimator = TicketRunState.of(runner).estimator
     weights = hook.prunable(runner)
     out = dict(total=Samples(), select=Samples(), status=Samples(),
                weights=sum(w.numel() for w in weights.values()))
@@ -206,8 +206,7 @@ def time_prune(runner, repeats):
         SELECTIONS[hook.scope](SCORERS[hook.scorer](weights), SPARSITY)
         out['select'].add(*clock.read())
         clock.start()
-        model_status(runner, hook.masks, list(weights),
-                     input_shape=search_shape)
+        model_status(runner, hook.masks, list(weights), estimator=estimator)
         out['status'].add(*clock.read())
     return out
 
@@ -216,6 +215,8 @@ class EventRunner:
     """What the hooks use of a runner, for one event outside a loop."""
 
     def __init__(self, model, optim_wrapper, hooks, work_dir):
+        from mmengine.logging import MessageHub
+        self.message_hub = MessageHub(f'event_runner_{id(self)}')
         self.model = model
         self.optim_wrapper = optim_wrapper
         self.hooks = hooks

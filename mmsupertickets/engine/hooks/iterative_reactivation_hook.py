@@ -28,10 +28,10 @@ class IterativeReactivationHook(Hook):
 
     Example:
         >>> custom_hooks = [
-        >>>     dict(type='SuperNetSearchHook'),
-        >>>     dict(type='ProgressivePruningHook', target_sparsity=0.9),
-        >>>     dict(type='IterativeReactivationHook'),
-        >>> ]
+        ...     dict(type='SuperNetSearchHook'),
+        ...     dict(type='ProgressivePruningHook', target_sparsity=0.9),
+        ...     dict(type='IterativeReactivationHook'),
+        ... ]
     """
 
     priority = 46  # after the pruning hook (45) has published itself

@@ -80,9 +80,9 @@ class ProgressivePruningHook(TicketEventHook):
 
     Example:
         >>> custom_hooks = [
-        >>>     dict(type='ProgressivePruningHook', target_sparsity=0.9,
-        >>>          prune_interval=25, schedule='step', step=0.1),
-        >>> ]
+        ...     dict(type='ProgressivePruningHook', target_sparsity=0.9,
+        ...          prune_interval=25, schedule='step', step=0.1),
+        ... ]
     """
 
     priority = 45  # after SuperNetSearchHook (40): shrink, then prune

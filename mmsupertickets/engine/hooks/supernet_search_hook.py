@@ -64,9 +64,9 @@ class SuperNetSearchHook(TicketEventHook):
 
     Example:
         >>> custom_hooks = [
-        >>>     dict(type='SuperNetSearchHook', rho=1.4e-4, warmup=25,
-        >>>          shrink_interval=10, input_shape=(512, 1024)),
-        >>> ]
+        ...     dict(type='SuperNetSearchHook', rho=1.4e-4, warmup=25,
+        ...          shrink_interval=10, input_shape=(512, 1024)),
+        ... ]
     """
 
     priority = 40  # shrink before the pruning hook (45) and EMAHook (50)

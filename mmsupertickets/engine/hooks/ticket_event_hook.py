@@ -39,15 +39,17 @@ class TicketEventHook(Hook):
 
     def clock(self, runner) -> EventClock:
         """The event clock of ``runner``'s training run."""
-        loader = runner.train_dataloader
+        epoch = 1
+        if self.by_epoch:  # optimizer steps need no data loader
+            loader = runner.train_dataloader
+            epoch = iters_per_epoch(len(loader.dataset), loader.batch_size,
+                                    get_world_size(),
+                                    getattr(loader, 'drop_last', False))
         wrapper = getattr(runner, 'optim_wrapper', None)
         return EventClock(
-            self.by_epoch,
-            iters_per_epoch(len(loader.dataset), loader.batch_size,
-                            get_world_size(),
-                            getattr(loader, 'drop_last', False)),
+            self.by_epoch, epoch,
             accumulation=getattr(wrapper, '_accumulative_counts', 1),
-            max_iters=runner.max_iters)
+            max_iters=getattr(runner, 'max_iters', None))
 
     def event_index(self, runner, interval) -> Optional[int]:
         """k if the k-th event of ``interval`` falls on this iteration."""

@@ -54,11 +54,11 @@ class TicketTransferHook(Hook):
 
     Example:
         >>> custom_hooks = [
-        >>>     dict(type='TicketTransferHook',
-        >>>          ticket='work_dirs/imagenet_ticket/epoch_350.pth',
-        >>>          modules=('backbone', ), weights=True),
-        >>>     dict(type='ProgressivePruningHook', prune_interval=None),
-        >>> ]
+        ...     dict(type='TicketTransferHook',
+        ...          ticket='work_dirs/imagenet_ticket/epoch_350.pth',
+        ...          modules=('backbone', ), weights=True),
+        ...     dict(type='ProgressivePruningHook', prune_interval=None),
+        ... ]
     """
 
     priority = 44  # before the pruning hook (45) uses the masks

@@ -1,3 +1,9 @@
-from .hrnas_seg_head import HRNASSegHead
+from importlib.util import find_spec
 
-__all__ = ['HRNASSegHead']
+# The segmentation head builds on mmseg's decode head: registered only where
+# mmseg is installed (mmsupertickets[seg]).
+if find_spec('mmseg') is not None:
+    from .hrnas_seg_head import HRNASSegHead
+    __all__ = ['HRNASSegHead']
+else:
+    __all__ = []

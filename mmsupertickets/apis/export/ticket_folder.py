@@ -1,0 +1,175 @@
+"""The ticket folder on disk: checks, temporary folder, swap-in, file sizes."""
+import os
+import os.path as osp
+import shutil
+import tempfile
+from typing import List, Optional, Sequence
+
+__all__ = [
+    'FILES', 'check_out_dir', 'make_parents', 'make_temp_folder',
+    'move_into_place', 'discard', 'file_sizes'
+]
+
+# Every file an export can write, in the order summary.json lists them.
+FILES = ('arch.json', 'ticket.pth', 'ticket_sparse.pth', 'config.py',
+         'ticket.onnx', 'summary.json')
+
+
+def _inside(path: str, folder: str) -> bool:
+    path, folder = osp.realpath(path), osp.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_out_dir(out_dir: str, force: bool, keep: Sequence[str]) -> None:
+    """Refuse an output folder the export must not replace.
+
+    Args:
+        out_dir (str): The folder to write.
+        force (bool): Whether a non-empty ``out_dir`` may be replaced.
+        keep (Sequence[str]): Inputs (None entries are skipped) that must
+            not lie inside ``out_dir``.
+
+    Raises:
+        FileExistsError: ``out_dir`` is a file, or not empty without
+            ``force``.
+        ValueError: ``out_dir`` contains one of ``keep``.
+
+    Example:
+        >>> check_out_dir('tickets/new', force=False,
+        ...               keep=['work_dirs/xxx/iter_8.pth'])  # doctest: +SKIP
+    """
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise FileExistsError(f'--out {out_dir!r} exists and is not a folder')
+    for path in keep:
+        if path and _inside(path, out_dir):
+            raise ValueError(f'--out {out_dir!r} contains {path!r}; the '
+                             'export writes a fresh folder and must not '
+                             'replace its own inputs')
+    if osp.isdir(out_dir) and os.listdir(out_dir) and not force:
+        raise FileExistsError(
+            f'--out {out_dir!r} exists and is not empty; pass --force to '
+            'replace it')
+
+
+def make_parents(folder: str) -> List[str]:
+    """Create missing ancestors of ``folder``; return those created.
+
+    Args:
+        folder (str): The folder whose parents must exist.
+
+    Returns:
+        list[str]: The created folders, innermost first.
+
+    Example:
+        >>> make_parents('tickets/a/b/ticket')  # doctest: +SKIP
+        ['tickets/a/b', 'tickets/a', 'tickets']
+    """
+    created = []
+    parent = osp.dirname(folder)
+    while parent and not osp.isdir(parent):
+        created.append(parent)
+        parent = osp.dirname(parent)
+    for path in reversed(created):
+        os.mkdir(path)
+    return created
+
+
+def make_temp_folder(out_dir: str) -> str:
+    """A new empty folder beside ``out_dir`` to write the export into.
+
+    Its permissions are those of a folder the user creates (not mkdtemp's
+    private 0700), so that it can become ``out_dir`` as it is.
+
+    Args:
+        out_dir (str): The final folder (its parent must exist).
+
+    Returns:
+        str: The temporary folder's path.
+
+    Example:
+        >>> tmp_dir = make_temp_folder('tickets/ticket')  # doctest: +SKIP
+    """
+    tmp_dir = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.tmp-',
+                               dir=osp.dirname(out_dir))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_dir, 0o777 & ~umask)
+    except BaseException:
+        os.rmdir(tmp_dir)
+        raise
+    return tmp_dir
+
+
+def move_into_place(tmp_dir: str, out_dir: str) -> None:
+    """Rename the finished temp folder to ``out_dir`` (replacing it).
+
+    Args:
+        tmp_dir (str): The complete folder from :func:`make_temp_folder`.
+        out_dir (str): Its final path; an existing folder there is
+            replaced, and restored if the rename fails.
+
+    Example:
+        >>> move_into_place(tmp_dir, 'tickets/ticket')  # doctest: +SKIP
+    """
+    if not osp.isdir(out_dir):
+        os.rename(tmp_dir, out_dir)
+        return
+    if not os.listdir(out_dir):
+        os.rmdir(out_dir)
+        os.rename(tmp_dir, out_dir)
+        return
+    old = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.old-',
+                           dir=osp.dirname(out_dir))
+    os.rmdir(old)
+    os.rename(out_dir, old)
+    try:
+        os.rename(tmp_dir, out_dir)
+    except BaseException:
+        os.rename(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def discard(tmp_dir: Optional[str], created: Sequence[str]) -> None:
+    """Remove a failed export: its temp folder and the parents it made.
+
+    Args:
+        tmp_dir (str, optional): The temporary folder, None when it was not
+            made.
+        created (Sequence[str]): From :func:`make_parents`, innermost
+            first; removal stops at the first one that is not empty.
+
+    Example:
+        >>> discard(tmp_dir, make_parents(out_dir))  # doctest: +SKIP
+    """
+    if tmp_dir is not None:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    for path in created:  # innermost first
+        try:
+            os.rmdir(path)
+        except OSError:
+            break
+
+
+def file_sizes(folder: str, ckpt_path: str) -> dict:
+    """Sizes in bytes of the checkpoint and of the files in ``folder``.
+
+    Args:
+        folder (str): An export folder (``summary.json`` is left out).
+        ckpt_path (str): The exported checkpoint.
+
+    Returns:
+        dict: ``{'checkpoint': bytes, file name: bytes, ...}`` in the order
+        of :data:`FILES`, for the files present.
+
+    Example:
+        >>> file_sizes('tickets/ticket', 'iter_8.pth')  # doctest: +SKIP
+        {'checkpoint': 812345, 'arch.json': 2345, 'ticket.pth': 301234, ...}
+    """
+    sizes = {'checkpoint': osp.getsize(ckpt_path)}
+    for name in FILES:
+        path = osp.join(folder, name)
+        if osp.isfile(path) and name != 'summary.json':
+            sizes[name] = osp.getsize(path)
+    return sizes

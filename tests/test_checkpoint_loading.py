@@ -1,0 +1,92 @@
+"""Importing the plugin changes no loading; its own loading reads NumPy-1
+and NumPy-2 checkpoints on every supported torch."""
+import json
+import os.path as osp
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import torch
+
+from mmsupertickets.utils.checkpoint_io import (load_checkpoint_file,
+                                                safe_checkpoint_loading)
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def numpy1_checkpoint(path):
+    """A checkpoint pickled as NumPy 1.x writes it (``numpy.core...``)."""
+    ckpt = dict(state_dict={'w': torch.ones(2)},
+                meta=dict(sigmas=np.arange(3, dtype=np.float32),
+                          scale=np.float64(0.5)))
+    torch.save(ckpt, path, _use_new_zipfile_serialization=False)
+    with open(path, 'rb') as f:
+        data = f.read()
+    # Protocol 2 writes globals as text lines: rename NumPy 2's module.
+    data = data.replace(b'numpy._core.multiarray', b'numpy.core.multiarray')
+    assert b'numpy.core.multiarray' in data
+    with open(path, 'wb') as f:
+        f.write(data)
+
+
+def test_the_project_loader_reads_numpy1_checkpoints(tmp_path):
+    path = str(tmp_path / 'numpy1.pth')
+    numpy1_checkpoint(path)
+    ckpt = load_checkpoint_file(path)
+    assert ckpt['meta']['sigmas'].tolist() == [0.0, 1.0, 2.0]
+    assert float(ckpt['meta']['scale']) == 0.5
+
+
+MMENGINE_LOAD = textwrap.dedent('''
+    import json, sys
+    # What the plugin's modules import from the OpenMMLab packages (torch
+    # registers safe globals of its own when some of its parts load).
+    import mmcv.cnn  # noqa: F401
+    import mmseg.models.decode_heads.decode_head  # noqa: F401
+    if sys.argv[2] == 'plugin':
+        import mmsupertickets  # noqa: F401
+    import torch
+    from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
+    out = dict(loader=CheckpointLoader._schemes[''].__name__)
+    if hasattr(torch.serialization, 'get_safe_globals'):
+        out['safe_globals'] = sorted(
+            f'{getattr(g, "__module__", "")}.{getattr(g, "__qualname__", g)}'
+            for g in torch.serialization.get_safe_globals())
+    try:
+        ckpt = _load_checkpoint(sys.argv[1], map_location='cpu')
+        out['loaded'] = sorted(ckpt)
+    except Exception as err:
+        out['error'] = type(err).__name__
+    print(json.dumps(out))
+''')
+
+
+def _mmengine_load(path, plugin):
+    proc = subprocess.run(
+        [sys.executable, '-c', MMENGINE_LOAD, path, plugin],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_import_leaves_mmengine_loading_as_it_was(tmp_path):
+    path = str(tmp_path / 'numpy1.pth')
+    numpy1_checkpoint(path)
+    stock = _mmengine_load(path, 'stock')
+    with_plugin = _mmengine_load(path, 'plugin')
+    # Same loader, same torch allow-list, same outcome (on torch 2.1 the
+    # file loads; on torch >= 2.6 stock mmengine refuses it either way).
+    assert with_plugin == stock
+    assert stock['loader'] == 'load_from_local'
+
+
+def test_safe_loading_is_scoped_and_restored():
+    from mmengine.runner.checkpoint import CheckpointLoader
+    before = CheckpointLoader._schemes['']
+    with safe_checkpoint_loading():
+        with safe_checkpoint_loading():
+            inner = CheckpointLoader._schemes['']
+        assert CheckpointLoader._schemes[''] is inner
+    assert inner is not before
+    assert CheckpointLoader._schemes[''] is before
