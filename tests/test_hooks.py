@@ -256,6 +256,9 @@ def test_gamma_penalty_is_exact_and_amp_safe():
     for b, a, g, w in zip(before, after, grads, hook._weights):
         expected = b - 0.1 * (g + 0.1 * w * torch.sign(b))
         assert torch.allclose(a, expected, atol=1e-6)
+    if not hasattr(torch.amp, 'GradScaler'):
+        pytest.skip('torch < 2.3 has no CPU GradScaler: the unscaled step '
+                    'is checked, the AMP path only on newer torch')
     _, after_amp, _, _ = _penalised_step(scaled=True)
     for a, b in zip(after, after_amp):
         assert torch.allclose(a, b, atol=1e-5)

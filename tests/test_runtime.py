@@ -199,8 +199,11 @@ def toy_runner(work_dir, max_iters, name, **kwargs):
 
 
 def test_resume_loads_with_weights_only(tmp_path, monkeypatch):
-    # Whatever mmengine passes, torch.load must unpickle weights_only.
-    monkeypatch.setenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '1')
+    # Whatever mmengine passes, torch.load must unpickle weights_only (on
+    # torch without scoped safe globals the project's restricted unpickler
+    # does that job, and torch forbids forcing weights_only beside it).
+    if hasattr(torch.serialization, 'safe_globals'):
+        monkeypatch.setenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '1')
     toy_runner(tmp_path, max_iters=4, name='first').train()
     saved = load_checkpoint_file(tmp_path / 'iter_4.pth')
     assert saved['meta']['iter'] == 4
@@ -355,6 +358,16 @@ def test_dist_helpers_without_a_group():
         init_dist_for_device('torchrun')
 
 
+def _accumulator_shapes_visible() -> bool:
+    """Whether this torch shows the shape a gradient accumulator expects
+    (a private attribute; torch 2.1 has none, so rewrap_ddp cannot tell a
+    live old graph there and the hooks rely on rewrapping before the next
+    iteration alone)."""
+    p = torch.nn.Parameter(torch.zeros(1))
+    accumulator = p.view_as(p).grad_fn.next_functions[0][0]
+    return hasattr(accumulator, '_input_metadata')
+
+
 def test_rewrap_after_shape_change_single_process(tmp_path):
     assert not torch_dist.is_initialized()
     store = torch_dist.FileStore(str(tmp_path / 'store'), 1)
@@ -385,8 +398,9 @@ def test_rewrap_after_shape_change_single_process(tmp_path):
         net.bn.running_var.data = net.bn.running_var[keep].clone()
         _slice_param_(net.fc.weight, keep, 1, optimizer)
 
-        with pytest.raises(RuntimeError, match="'fc.weight'"):
-            rewrap_ddp(holder)
+        if _accumulator_shapes_visible():
+            with pytest.raises(RuntimeError, match="'fc.weight'"):
+                rewrap_ddp(holder)
         del live_loss
 
         old = holder.model

@@ -83,6 +83,11 @@ if ! "$PY" -c "import xtcocotools.coco" 2>/dev/null; then
     --force-reinstall --no-deps xtcocotools==1.14.3
 fi
 "$PY" -m pip install --disable-pip-version-check --no-deps mmpose==1.3.2
+# mim (for `mim train mmsupertickets ...`): openmim's own pins (setuptools,
+# requests, rich) would downgrade the stack, so it goes in without them and
+# with the packages its commands import.
+"$PY" -m pip install --disable-pip-version-check --no-deps openmim==0.3.9
+"${PIP[@]}" -r "$R/mim.txt"
 "$PY" -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT"
 
 "$PY" - <<'PYEOF'

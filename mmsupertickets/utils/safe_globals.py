@@ -16,7 +16,9 @@ numpy arrays are allowed under both spellings of numpy's module
 written on either stack load on both. Nothing here changes torch's or
 mmengine's state outside one call.
 """
+import _compat_pickle
 import codecs
+import collections
 import pickle
 from typing import Any, Dict
 
@@ -91,8 +93,15 @@ SAFE_GLOBALS: Dict[str, Any] = {
 
 
 # Allowed by newer torch's weights-only unpickler itself: protocol 2 pickles
-# a numpy array's bytes as codecs.encode(text, 'latin1').
-_LEGACY_TORCH_GLOBALS = {'_codecs.encode': codecs.encode}
+# a numpy array's bytes as codecs.encode(text, 'latin1'); mmengine keeps
+# counters and sets in its runtime state.
+_LEGACY_TORCH_GLOBALS = {
+    '_codecs.encode': codecs.encode,
+    'collections.Counter': collections.Counter,
+    'builtins.set': set,
+    'builtins.frozenset': frozenset,
+    'builtins.bytearray': bytearray,
+}
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -100,6 +109,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         from torch._weights_only_unpickler import _get_allowed_globals
+        # Protocol 2 writes Python 2 names (``__builtin__.getattr``).
+        module, name = _compat_pickle.NAME_MAPPING.get(
+            (module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         full_path = f'{module}.{name}'
         allowed = SAFE_GLOBALS.get(full_path) or \
             _LEGACY_TORCH_GLOBALS.get(full_path)

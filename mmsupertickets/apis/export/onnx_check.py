@@ -1,4 +1,5 @@
 """ONNX export of the tensor forward, checked by onnxruntime against torch."""
+import inspect
 import warnings
 from typing import Sequence, Tuple
 
@@ -11,8 +12,12 @@ __all__ = ['ONNX_OPSET', 'ONNX_EXPORTER', 'as_tuple', 'export_onnx']
 
 ONNX_OPSET = 17
 ONNX_EXPORTER = ('torch.onnx.export(dynamo=False): the TorchScript-based '
-                 'exporter (the dynamo exporter needs the onnxscript '
-                 'package, which is not a dependency)')
+                 'exporter that mmdeploy 1.3 uses (the dynamo exporter, '
+                 'torch >= 2.9\'s default, needs the onnxscript package, '
+                 'which is not a dependency)')
+# torch < 2.5 has only the TorchScript exporter and no `dynamo` argument.
+_EXPORTER_ARGS = dict(dynamo=False) if 'dynamo' in inspect.signature(
+    torch.onnx.export).parameters else {}
 
 
 def as_tuple(out) -> Tuple[torch.Tensor, ...]:
@@ -64,7 +69,7 @@ def export_onnx(model: nn.Module, shape: Sequence[int], path: str,
         # its own deprecation.
         warnings.simplefilter('ignore')
         torch.onnx.export(
-            forward, (example, ), path, dynamo=False,
+            forward, (example, ), path, **_EXPORTER_ARGS,
             opset_version=ONNX_OPSET, input_names=['input'],
             output_names=outputs,
             dynamic_axes={n: {0: 'batch'} for n in ['input'] + outputs})

@@ -1,0 +1,106 @@
+"""Installing the built sdist and wheel into fresh venvs, then `mim train`.
+
+The fresh venvs see the stack under test (torch, mmcv, mm* packages) through
+a path file, so nothing is downloaded; mmsupertickets itself comes only
+from the built archive.
+"""
+import glob
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+from mmsupertickets.testing.cityscapes import generate_cityscapes
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SEG_DEMO = 'supertickets_hrnas_1xb4-demo_cityscapes-128x256.py'
+
+
+def run(cmd, cwd, timeout=600, env=None):
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    assert proc.returncode == 0, (cmd, proc.stdout[-3000:],
+                                  proc.stderr[-3000:])
+    return proc.stdout
+
+
+@pytest.fixture(scope='module')
+def dist_dir(tmp_path_factory):
+    """sdist and wheel built from a copy of the working tree."""
+    src = tmp_path_factory.mktemp('src') / 'mmsupertickets'
+    files = subprocess.run(
+        ['git', 'ls-files', '-co', '--exclude-standard'], cwd=ROOT,
+        capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if osp.isfile(osp.join(ROOT, name)):
+            os.makedirs(osp.dirname(src / name), exist_ok=True)
+            shutil.copy2(osp.join(ROOT, name), src / name)
+    out = tmp_path_factory.mktemp('dist')
+    run([sys.executable, 'setup.py', '-q', 'sdist', '-d', str(out)], src)
+    run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
+         '--no-build-isolation', '-w', str(out), '.'], src)
+    return out
+
+
+def fresh_venv(path):
+    # No pip or setuptools of its own: the stack's (through stack.pth)
+    # install into it and build the sdist.
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip',
+                    str(path)], check=True)
+    python = str(path / 'bin' / 'python')
+    site = subprocess.run(
+        [python, '-c', 'import sysconfig; print(sysconfig.get_paths()'
+         '["purelib"])'], capture_output=True, text=True,
+        check=True).stdout.strip()
+    # The stack under test, after the venv's own (empty) site-packages.
+    with open(osp.join(site, 'stack.pth'), 'w') as f:
+        f.write(sysconfig.get_paths()['purelib'] + '\n')
+    return python
+
+
+def installed_files(python, tmp_path):
+    out = run([python, '-c', 'import mmsupertickets, os; print('
+               'os.path.dirname(mmsupertickets.__file__))'], tmp_path)
+    pkg = out.strip().splitlines()[-1]
+    assert pkg.startswith(str(tmp_path)), pkg  # not the editable checkout
+    return pkg
+
+
+@pytest.mark.parametrize('kind', ['tar.gz', 'whl'])
+def test_archive_installs_with_configs_and_tools(dist_dir, tmp_path, kind):
+    archive, = glob.glob(str(dist_dir / f'mmsupertickets-*.{kind}'))
+    python = fresh_venv(tmp_path / 'venv')
+    run([python, '-m', 'pip', 'install', '-q', '--no-deps',
+         '--no-build-isolation', archive], tmp_path)
+    pkg = installed_files(python, tmp_path)
+    mim = osp.join(pkg, '.mim')
+    for name in ('tools/train.py', 'tools/test.py', 'tools/export_ticket.py',
+                 f'configs/supertickets/demo/{SEG_DEMO}'):
+        assert osp.isfile(osp.join(mim, name)), name
+    assert not osp.exists(osp.join(pkg, '..', 'tests', 'test_packaging.py'))
+
+
+def test_mim_trains_a_demo_config_from_the_wheel(dist_dir, tmp_path):
+    wheel, = glob.glob(str(dist_dir / 'mmsupertickets-*.whl'))
+    python = fresh_venv(tmp_path / 'venv')
+    run([python, '-m', 'pip', 'install', '-q', '--no-deps', wheel], tmp_path)
+    generate_cityscapes(str(tmp_path / 'data' / 'demo' / 'cityscapes'),
+                        num_train=4, num_val=2, image_size=(32, 64), seed=0)
+    env = dict(os.environ, PATH=f'{tmp_path / "venv" / "bin"}:'
+               + os.environ['PATH'])
+    run([python, '-m', 'mim', 'train', 'mmsupertickets',
+         SEG_DEMO, '--work-dir', 'work', '--cfg-options',
+         'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+         'default_hooks.checkpoint.interval=2',
+         'train_dataloader.batch_size=2', 'val_dataloader.batch_size=1'],
+        tmp_path, timeout=900, env=env)
+    ckpt = tmp_path / 'work' / 'iter_2.pth'
+    assert ckpt.is_file()
+    from mmsupertickets.engine.ticket_meta import read_arch, read_masks
+    from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
+    saved = load_checkpoint_file(str(ckpt))
+    assert read_arch(saved) and read_masks(saved)
