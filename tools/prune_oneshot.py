@@ -9,7 +9,7 @@ and evaluated again. Each run writes ``<work-dir>/<scorer>_<ratio>.json``
 (scorer, ratio, achieved sparsity, metrics before/after retraining,
 params/MACs of the dense subnet and the sparse ticket at the search's input
 size) and keeps its logs, the one-shot ticket and the retrained checkpoints
-in ``<work-dir>/<scorer>_<ratio>/``. See ``mmsupertickets/oneshot.py``.
+in ``<work-dir>/<scorer>_<ratio>/``. See ``mmsupertickets/apis/oneshot.py``.
 
 Examples::
 

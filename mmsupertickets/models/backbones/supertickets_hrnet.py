@@ -125,7 +125,7 @@ class SuperTicketHRNet(BaseModule):
             released HR-NAS models).
         arch (dict | str, optional): A searched architecture (a dict or the
             path of a JSON file) as written by
-            :func:`mmsupertickets.shrinking.export_arch` for this module;
+            :func:`mmsupertickets.structures.arch.export_arch` for this module;
             the backbone is built at those sizes. Defaults to None (the full
             supernet).
         out_indices (Sequence[int]): Branches returned. Defaults to
