@@ -1,6 +1,6 @@
 """What the SuperTickets hooks of one run share, kept in its MessageHub."""
 import weakref
-from typing import List, Optional, Set
+from typing import Optional, Set
 
 __all__ = ['TicketRunState']
 
@@ -18,9 +18,8 @@ class TicketRunState:
             that the saved architecture lists removed units with 0.
         rewrap_pending (bool): A shrink changed parameter shapes under a
             DDP wrapper, which must be rebuilt once no graph is alive.
-        input_shape (list[int] | None): (H, W) the search profiles MACs at.
-        estimator (ResourceEstimator | None): Counts MACs at
-            ``input_shape``; its cache spans the run's events.
+        estimator (ResourceEstimator | None): Counts MACs at the search's
+            profiling input size; its cache spans the run's events.
         mask_owner (ProgressivePruningHook | None): The one owner of the
             run's pruning masks; other hooks change masks only through it.
         reactivation (str | None): Reactivation mode asked for by
@@ -28,7 +27,7 @@ class TicketRunState:
 
     Example:
         >>> state = TicketRunState.of(runner)  # doctest: +SKIP
-        >>> state.input_shape  # doctest: +SKIP
+        >>> state.estimator.input_shape  # doctest: +SKIP
         [512, 1024]
     """
 
@@ -38,7 +37,6 @@ class TicketRunState:
         self._runner = weakref.ref(runner) if runner is not None else None
         self.known_units: Set[str] = set()
         self.rewrap_pending = False
-        self.input_shape: Optional[List[int]] = None
         self.estimator = None
         self.mask_owner = None
         self.reactivation: Optional[str] = None

@@ -7,6 +7,7 @@ import torch.nn as nn
 __all__ = ['prunable_weights', 'DEFAULT_EXCLUDE']
 
 
+# Final classifiers of the stock mmseg / mmpose / mmpretrain heads.
 DEFAULT_EXCLUDE = (r'(^|\.)conv_seg\.', r'^head\.final_layer\.',
                    r'^head\.fc\.', r'^auxiliary_head\.')
 

@@ -23,9 +23,6 @@ from .ticket_event_hook import TicketEventHook
 
 REACTIVATION_MODES = ('rebuilt', )
 
-# Final classifiers of the stock mmseg / mmpose / mmpretrain heads.
-
-
 @HOOKS.register_module()
 class ProgressivePruningHook(TicketEventHook):
     """Prunes the training model progressively into a sparse ticket.

@@ -111,7 +111,6 @@ class SuperNetSearchHook(TicketEventHook):
     def _publish_input_shape(self, runner) -> None:
         # The pruning hook counts MACs at the same profiling size.
         state = TicketRunState.of(runner)
-        state.input_shape = self.input_shape
         if self.input_shape is not None and (
                 state.estimator is None
                 or state.estimator.input_shape != list(self.input_shape)):
