@@ -6,6 +6,27 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 
+def _manager_classes(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _manager_classes(sub)
+
+
+@pytest.fixture(autouse=True)
+def fresh_global_instances():
+    """Start each test without the runners' named global instances.
+
+    mmengine names a runner's DefaultScope, MessageHub and Visualizer after
+    its experiment, which is a timestamp to the second. Two tests building
+    runners within one second would share them, so the second runner would
+    build its model in the first one's registry scope.
+    """
+    yield
+    from mmengine.utils import ManagerMixin
+    for cls in _manager_classes(ManagerMixin):
+        cls._instance_dict.clear()
+
+
 @pytest.fixture(scope='session')
 def cityscapes_root(tmp_path_factory):
     from mmsupertickets.testing.cityscapes import generate_cityscapes
