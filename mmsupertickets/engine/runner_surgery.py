@@ -98,14 +98,19 @@ def shrink_runner(runner, plan: ShrinkPlan) -> None:
     runner.call_hook('after_shrink', plan=plan)
 
 
-def ensure_arch(runner, arch: Dict[str, int]) -> ShrinkPlan:
+def ensure_arch(runner, arch: Dict[str, int],
+                source: str = 'the architecture') -> ShrinkPlan:
     """Rebuild the searched subnet ``arch`` before weights are loaded.
 
     Idempotent: a model already at ``arch`` is left alone. Raises a
-    ValueError naming the difference when ``arch`` does not fit the model.
+    ValueError naming ``source`` and the difference when ``arch`` does not
+    fit the model; only units of the model (or ones this run removed) are
+    accepted, so a loaded file cannot add names to the run's own specs.
     """
-    _remember_units(runner, arch)
-    plan = plan_for_arch(unwrap(runner.model), arch)
+    model = unwrap(runner.model)
+    _remember_units(runner, (u.name for u in find_searchable_units(model)))
+    plan = plan_for_arch(model, arch, source,
+                         removed=TicketRunState.of(runner).known_units)
     shrink_runner(runner, plan)
     rewrap_if_pending(runner)
     return plan

@@ -17,6 +17,8 @@ from typing import Dict, Optional
 
 import torch
 
+from mmsupertickets.structures.arch import validate_arch
+
 __all__ = [
     'META_KEY', 'EVENTS_FILE', 'TICKET_HOOK_TYPES', 'is_ticket_hook',
     'ticket_meta', 'writable_ticket_meta', 'read_arch', 'read_masks',
@@ -67,10 +69,17 @@ def writable_ticket_meta(checkpoint: dict) -> dict:
     return checkpoint.setdefault('meta', {}).setdefault(META_KEY, {})
 
 
-def read_arch(checkpoint: dict) -> Optional[Dict[str, int]]:
-    """The searched architecture stored in ``checkpoint``, if any."""
+def read_arch(checkpoint: dict,
+              source: str = 'the checkpoint') -> Optional[Dict[str, int]]:
+    """The searched architecture stored in ``checkpoint``, if any.
+
+    Checked strictly (:func:`~mmsupertickets.structures.arch.validate_arch`);
+    ``source`` names the file in the error.
+    """
     arch = (ticket_meta(checkpoint) or {}).get('arch')
-    return dict(arch) if arch is not None else None
+    if arch is None:
+        return None
+    return validate_arch(arch, f'meta.{META_KEY}.arch of {source}')
 
 
 def read_masks(checkpoint: dict) -> Dict[str, torch.Tensor]:

@@ -108,8 +108,9 @@ def config_text(cfg: Config, config_src: str, ckpt_path: str,
     """
     header = [
         '# SuperTicket exported by mmsupertickets (tools/export_ticket.py).',
-        f'# Training config: {config_src}',
-        f'# Checkpoint: {ckpt_path}',
+        # repr: a file name may hold a newline, which would end the comment.
+        f'# Training config: {config_src!r}',
+        f'# Checkpoint: {ckpt_path!r}',
         f'# Weights: {WEIGHT_NOTES[weights_origin]}',
         '# Builds the searched subnet at the sizes of arch.json (the arch= of',
         '# each searchable module) and loads ticket.pth, whose pruned weights',

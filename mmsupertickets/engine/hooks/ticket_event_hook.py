@@ -8,7 +8,7 @@ from mmengine.hooks import Hook
 from mmsupertickets.utils.checkpoint_io import safe_checkpoint_loading
 from ..event_clock import EventClock, iters_per_epoch
 from ..runner_surgery import ensure_arch, full_arch
-from ..ticket_meta import ticket_meta, write_section
+from ..ticket_meta import META_KEY, ticket_meta, write_section
 
 
 class TicketEventHook(Hook):
@@ -72,5 +72,6 @@ class TicketEventHook(Hook):
         and return the state saved under ``key``, if any."""
         meta = ticket_meta(checkpoint) or {}
         if 'arch' in meta:
-            ensure_arch(runner, meta['arch'])
+            ensure_arch(runner, meta['arch'],
+                        f'meta.{META_KEY}.arch of the loaded checkpoint')
         return meta.get(key)
