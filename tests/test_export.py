@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 
@@ -86,7 +87,11 @@ def test_files_are_plain_and_checkpoint_untouched(trained, exported):
         'ticket.onnx', 'summary.json'
     ])
     assert sha256(trained['ckpt']) == trained['ckpt_sha']
-    state = torch.load(osp.join(out, 'ticket.pth'), weights_only=True)
+    ticket = torch.load(osp.join(out, 'ticket.pth'), weights_only=True)
+    assert set(ticket) == {'state_dict', 'meta'}  # a stock checkpoint
+    assert ticket['meta'] == {
+        'dataset_meta': trained['checkpoint']['meta']['dataset_meta']}
+    state = ticket['state_dict']
     assert state and all(torch.is_tensor(v) for v in state.values())
     with open(osp.join(out, 'arch.json')) as f:
         arch = json.load(f)
@@ -121,7 +126,8 @@ def test_exported_config_builds_the_ticket_without_search_hooks(
     init_default_scope(cfg.default_scope)
     model = MODELS.build(cfg.model)
     model.load_state_dict(
-        torch.load(cfg.load_from, weights_only=True), strict=True)
+        torch.load(cfg.load_from, weights_only=True)['state_dict'],
+        strict=True)
     model.eval()
     train_model = trained['runner'].model.eval()  # masks still hooked in
     x = torch.rand(2, 3, *SHAPE, generator=torch.Generator().manual_seed(1))
@@ -152,7 +158,8 @@ def test_zeros_exactly_where_masks_are_zero(trained, exported):
     meta = ticket_meta(trained)
     masks = meta['pruning']['masks']
     saved = trained['checkpoint']['state_dict']
-    state = torch.load(osp.join(out, 'ticket.pth'), weights_only=True)
+    state = torch.load(osp.join(out, 'ticket.pth'),
+                       weights_only=True)['state_dict']
     assert set(state) == set(saved)
     assert masks and set(masks) <= set(state)
     for name, tensor in state.items():
@@ -186,7 +193,8 @@ def test_costs_supernet_subnet_ticket(exported):
 
 def test_sparse_storage_round_trip(trained, exported):
     out, summary = exported
-    dense = torch.load(osp.join(out, 'ticket.pth'), weights_only=True)
+    dense = torch.load(osp.join(out, 'ticket.pth'),
+                       weights_only=True)['state_dict']
     restored = load_sparse_state_dict(osp.join(out, 'ticket_sparse.pth'))
     assert list(restored) == list(dense)
     for name in dense:
@@ -219,7 +227,8 @@ def test_onnx_matches_pytorch(exported):
     from mmseg.registry import MODELS
     init_default_scope(cfg.default_scope)
     model = MODELS.build(cfg.model)
-    model.load_state_dict(torch.load(cfg.load_from, weights_only=True))
+    model.load_state_dict(
+        torch.load(cfg.load_from, weights_only=True)['state_dict'])
     model.eval()
     x = torch.randn(3, 3, *SHAPE, generator=torch.Generator().manual_seed(2))
     session = onnxruntime.InferenceSession(
@@ -277,13 +286,21 @@ def test_output_folder_rules(trained, exported, tmp_path):
         export_ticket(Config(trained['cfg']), trained['ckpt'],
                       osp.dirname(trained['ckpt']), force=True)
     assert sha256(trained['ckpt']) == trained['ckpt_sha']
+    # --force replaces an earlier export, never files it did not write.
+    with pytest.raises(FileExistsError, match="'keep.txt'"):
+        export_ticket(Config(trained['cfg']), trained['ckpt'], str(out),
+                      force=True)
+    assert os.listdir(out) == ['keep.txt']
+    (out / 'keep.txt').unlink()
+    shutil.copytree(exported[0], out, dirs_exist_ok=True)
+    (out / 'ticket.pth').write_bytes(b'stale')
     export_ticket(Config(trained['cfg']), trained['ckpt'], str(out),
                   force=True)
-    assert 'keep.txt' not in os.listdir(out)
     assert torch.equal(
-        torch.load(out / 'ticket.pth', weights_only=True)[
+        torch.load(out / 'ticket.pth', weights_only=True)['state_dict'][
             'decode_head.conv_seg.weight'],
-        torch.load(osp.join(exported[0], 'ticket.pth'), weights_only=True)[
+        torch.load(osp.join(exported[0], 'ticket.pth'),
+                   weights_only=True)['state_dict'][
             'decode_head.conv_seg.weight'])
     assert sorted(os.listdir(tmp_path)) == ['ticket']  # no temp folders
 

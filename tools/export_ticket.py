@@ -4,8 +4,9 @@ Writes into ``--out`` (a fresh folder; an existing non-empty one only with
 ``--force``; the checkpoint is only read):
 
 - ``arch.json``: the searched architecture ``{unit name: channels}``;
-- ``ticket.pth``: plain ``state_dict`` of the shrunk subnet, pruned weights
-  zero (``torch.load(weights_only=True)`` reads it);
+- ``ticket.pth``: a stock checkpoint (``state_dict`` + ``meta.dataset_meta``)
+  of the shrunk subnet, pruned weights zero; ``init_model`` / ``get_model``
+  of mmseg, mmpose and mmpretrain load it with ``config.py``;
 - ``ticket_sparse.pth``: kept values + flat int32 indices of every masked
   weight (``mmsupertickets.structures.sparse_format.load_sparse_state_dict``
   reads it back);

@@ -13,6 +13,7 @@ from mmsupertickets.flops import ModelForward, complexity, format_count
 from mmsupertickets.structures.arch import apply_arch, check_arch_fits
 from mmsupertickets.structures.masks import WeightMasks
 from mmsupertickets.structures.sparse_format import save_sparse_state_dict
+from mmsupertickets.structures.state_checks import unmark_masked_state
 from mmsupertickets.utils.atomic_write import save_checkpoint_atomically
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 from .onnx_check import as_tuple, export_onnx
@@ -22,7 +23,10 @@ from .ticket_config import config_text, load_config, ticket_config
 from .ticket_folder import (check_out_dir, discard, file_sizes, make_parents,
                             make_temp_folder, move_into_place)
 
-__all__ = ['COUNTING', 'SPEEDUP_NOTE', 'export_ticket', 'format_summary']
+__all__ = [
+    'COUNTING', 'SPEEDUP_NOTE', 'export_ticket', 'format_summary',
+    'ticket_checkpoint'
+]
 
 COUNTING = ('params: weights and biases of every Conv2d and Linear; MACs: '
             'Conv2d and Linear only (BN, activations, additions, pooling and '
@@ -38,12 +42,39 @@ SPEEDUP_NOTE = (
 def _ticket_section(checkpoint: dict, ckpt_path: str) -> dict:
     """``meta[META_KEY]`` of a checkpoint that carries a searched arch."""
     meta = ticket_meta(checkpoint)
-    if not isinstance(meta, dict) or read_arch(checkpoint) is None:
+    if not isinstance(meta, dict) or meta.get('arch') is None:
         raise ValueError(
             f'checkpoint {ckpt_path!r} has no meta.{META_KEY}.arch: it was '
             'not saved by a run with SuperNetSearchHook or '
             'ProgressivePruningHook')
     return meta
+
+
+def _plain(obj) -> bool:
+    """Whether ``obj`` holds only what any ``weights_only`` load reads."""
+    if isinstance(obj, (str, int, float, bool, type(None))):
+        return True
+    if isinstance(obj, (list, tuple)):
+        return all(_plain(o) for o in obj)
+    if isinstance(obj, dict):
+        return all(_plain(k) and _plain(v) for k, v in obj.items())
+    return False
+
+
+def ticket_checkpoint(state_dict: dict, checkpoint: dict) -> dict:
+    """``ticket.pth``: the weights as a stock mmengine checkpoint.
+
+    ``state_dict`` plus ``meta.dataset_meta`` (the class names the stock
+    ``init_model`` / ``get_model`` read) when it holds plain values only;
+    otherwise (mmpose keeps NumPy arrays there) it is left out and those
+    APIs take it from the exported config's dataset, as they do for any
+    checkpoint without it. Nothing else: no optimizer, no masks.
+    """
+    meta = {}
+    dataset_meta = (checkpoint.get('meta') or {}).get('dataset_meta')
+    if dataset_meta is not None and _plain(dataset_meta):
+        meta['dataset_meta'] = dataset_meta
+    return {'state_dict': state_dict, 'meta': meta}
 
 
 def _relative_tolerance(ref: Tuple[torch.Tensor, ...]) -> float:
@@ -67,9 +98,10 @@ def export_ticket(config: Union[str, Config, dict],
     that needs none of the search machinery:
 
     - ``arch.json``: the model-level architecture ``{unit name: channels}``;
-    - ``ticket.pth``: a plain ``state_dict`` (tensors only) of the
+    - ``ticket.pth``: a stock checkpoint (``state_dict`` and
+      ``meta.dataset_meta``, see :func:`ticket_checkpoint`) of the
       physically shrunk subnet with the masks baked in (pruned weights are
-      0);
+      0), loaded by every ``init_model`` / ``get_model``;
     - ``ticket_sparse.pth``: the same weights in the sparse storage form of
       :mod:`mmsupertickets.structures.sparse_format` (kept values and their
       flat int32 indices for every masked weight), read back by
@@ -137,7 +169,8 @@ def export_ticket(config: Union[str, Config, dict],
         cfg.merge_from_dict(cfg_options)
     ckpt = load_checkpoint_file(ckpt_path)
     meta = _ticket_section(ckpt, ckpt_path)
-    arch = dict(sorted(read_arch(ckpt).items()))
+    arch_source = f'meta.{META_KEY}.arch of {ckpt_path!r}'
+    arch = dict(sorted(read_arch(ckpt, repr(ckpt_path)).items()))
     state, origin = select_weights(ckpt, weights)
     search = meta.get('search') or {}
     pruning = meta.get('pruning') or {}
@@ -151,7 +184,7 @@ def export_ticket(config: Union[str, Config, dict],
         raise ValueError(f'shape must be (H, W) > 0, got {shape}')
 
     model = build_model(cfg)
-    check_arch_fits(model, arch)
+    check_arch_fits(model, arch, arch_source)
     owners = arch_owners(model, arch)
     cost = search.get('supernet_cost')
     if cost and list(search.get('input_shape') or []) == shape:
@@ -167,11 +200,12 @@ def export_ticket(config: Union[str, Config, dict],
                         input_shape=shape,
                         source='measured on the model the training config '
                         'builds')
-    apply_arch(model, arch)
+    apply_arch(model, arch)  # checked above
     problem = state_dict_difference(model, state)
     if problem:
         raise ValueError(f'the checkpoint does not fit the config at its '
                          f'searched architecture: {problem}')
+    unmark_masked_state(state)  # the masks are applied right below
     model.load_state_dict(state, strict=True)
     masks = WeightMasks()
     masks.load_state_dict(model, read_masks(ckpt))
@@ -195,8 +229,9 @@ def export_ticket(config: Union[str, Config, dict],
         with open(osp.join(tmp_dir, 'arch.json'), 'w') as f:
             json.dump(arch, f, indent=1)
             f.write('\n')
-        save_checkpoint_atomically(ticket_state,
-                                   osp.join(tmp_dir, 'ticket.pth'))
+        save_checkpoint_atomically(
+            ticket_checkpoint(ticket_state, ckpt),
+            osp.join(tmp_dir, 'ticket.pth'))
         save_sparse_state_dict(ticket_state, mask_state,
                                osp.join(tmp_dir, 'ticket_sparse.pth'))
         config_file = osp.join(tmp_dir, 'config.py')
@@ -207,8 +242,9 @@ def export_ticket(config: Union[str, Config, dict],
         # The exported config alone must rebuild the same model.
         rebuilt_cfg = Config.fromfile(config_file)
         rebuilt = build_model(rebuilt_cfg)
-        rebuilt.load_state_dict(load_checkpoint_file(rebuilt_cfg.load_from),
-                                strict=True)
+        rebuilt.load_state_dict(
+            load_checkpoint_file(rebuilt_cfg.load_from)['state_dict'],
+            strict=True)
         rebuilt.eval()
         x = torch.randn(1, 3, *shape,
                         generator=torch.Generator().manual_seed(0))

@@ -25,13 +25,14 @@ def check_out_dir(out_dir: str, force: bool, keep: Sequence[str]) -> None:
 
     Args:
         out_dir (str): The folder to write.
-        force (bool): Whether a non-empty ``out_dir`` may be replaced.
+        force (bool): Whether an earlier export in ``out_dir`` may be
+            replaced; a folder holding any other file is never replaced.
         keep (Sequence[str]): Inputs (None entries are skipped) that must
             not lie inside ``out_dir``.
 
     Raises:
-        FileExistsError: ``out_dir`` is a file, or not empty without
-            ``force``.
+        FileExistsError: ``out_dir`` is a file, not empty without
+            ``force``, or holds files other than :data:`FILES`.
         ValueError: ``out_dir`` contains one of ``keep``.
 
     Example:
@@ -45,10 +46,20 @@ def check_out_dir(out_dir: str, force: bool, keep: Sequence[str]) -> None:
             raise ValueError(f'--out {out_dir!r} contains {path!r}; the '
                              'export writes a fresh folder and must not '
                              'replace its own inputs')
-    if osp.isdir(out_dir) and os.listdir(out_dir) and not force:
+    present = sorted(os.listdir(out_dir)) if osp.isdir(out_dir) else []
+    if present and not force:
         raise FileExistsError(
             f'--out {out_dir!r} exists and is not empty; pass --force to '
-            'replace it')
+            'replace an earlier export there')
+    # --force replaces an earlier export, never files the export did not
+    # write (the whole folder is swapped for the new one).
+    foreign = [name for name in present if name not in FILES]
+    if foreign:
+        raise FileExistsError(
+            f'--out {out_dir!r} holds files an export does not write '
+            f'({", ".join(map(repr, foreign[:5]))}'
+            f'{", ..." if len(foreign) > 5 else ""}); --force only replaces '
+            'an earlier export: choose another --out or move them')
 
 
 def make_parents(folder: str) -> List[str]:
