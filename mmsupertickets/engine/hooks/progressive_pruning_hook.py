@@ -13,6 +13,8 @@ from mmsupertickets.pruning.selection import SELECTIONS
 from mmsupertickets.registry import HOOKS
 from mmsupertickets.structures.masks import WeightMasks
 from mmsupertickets.structures.shrink_plan import ShrinkPlan
+from mmsupertickets.structures.state_checks import (mark_masked_state,
+                                                    unmark_masked_state)
 from mmsupertickets.utils.broadcast import broadcast_tensor_
 from ..event_clock import check_interval
 from ..event_log import report_event
@@ -243,8 +245,13 @@ class ProgressivePruningHook(TicketEventHook):
             masks=self.masks.state_dict(), events=self.events,
             last_ratio=self.last_ratio,
             target_sparsity=self.target_sparsity))
+        if len(self.masks):
+            # Loaders without this hook would ignore the masks: refuse them.
+            mark_masked_state(checkpoint['state_dict'], self.masks.names())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        # Runs before the weights are loaded; the masks are read below.
+        unmark_masked_state(checkpoint.get('state_dict', {}))
         state = self.load_ticket_state(runner, checkpoint, 'pruning')
         if state:
             self.masks.load_state_dict(unwrap(runner.model), state['masks'])

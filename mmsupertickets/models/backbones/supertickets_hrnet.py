@@ -11,6 +11,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmsupertickets.registry import MODELS
 from mmsupertickets.structures.arch import apply_arch
+from mmsupertickets.structures.state_checks import ExactStateLoading
 from ..layers import (MultiKernelInvertedResidual, TokenTransformer,
                       check_norm_cfg, init_hrnas_weights)
 
@@ -96,7 +97,7 @@ class HRNASStage(nn.Module):
 
 
 @MODELS.register_module()
-class SuperTicketHRNet(BaseModule):
+class SuperTicketHRNet(ExactStateLoading, BaseModule):
     """The HR-NAS multi-resolution supernet that SuperTickets are drawn from.
 
     A stem of two stride-2 Conv-BN-ReLU, then stages of a neighbour-only fuse

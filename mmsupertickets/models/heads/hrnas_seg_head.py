@@ -7,11 +7,12 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 
 from mmsupertickets.registry import MODELS
 from mmsupertickets.structures.arch import apply_arch
+from mmsupertickets.structures.state_checks import ExactStateLoading
 from ..layers import MultiKernelInvertedResidual, init_hrnas_weights
 
 
 @MODELS.register_module()
-class HRNASSegHead(BaseDecodeHead):
+class HRNASSegHead(ExactStateLoading, BaseDecodeHead):
     """Resize-and-concatenate, one searchable IR block, a 1×1 classifier.
 
     The four branches of the backbone are resized to the first one's size

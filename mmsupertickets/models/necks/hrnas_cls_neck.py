@@ -8,12 +8,13 @@ from mmengine.model import BaseModule
 
 from mmsupertickets.registry import MODELS
 from mmsupertickets.structures.arch import apply_arch
+from mmsupertickets.structures.state_checks import ExactStateLoading
 from ..layers import (MultiKernelInvertedResidual, check_norm_cfg,
                       init_hrnas_weights)
 
 
 @MODELS.register_module()
-class HRNASClsNeck(BaseModule):
+class HRNASClsNeck(ExactStateLoading, BaseModule):
     """Merge the branches from high to low resolution, then pool to a vector.
 
     ``incre{i}`` = IR(in_i → head_i) per branch; ``down{i}`` = stride-2

@@ -7,11 +7,12 @@ from mmengine.model import BaseModule
 
 from mmsupertickets.registry import MODELS
 from mmsupertickets.structures.arch import apply_arch
+from mmsupertickets.structures.state_checks import ExactStateLoading
 from ..layers import MultiKernelInvertedResidual, init_hrnas_weights
 
 
 @MODELS.register_module()
-class HRNASFusionNeck(BaseModule):
+class HRNASFusionNeck(ExactStateLoading, BaseModule):
     """Resize every input to the first one's size, concatenate, one IR block.
 
     This is the body of HR-NAS's keypoint (and segmentation) head without
