@@ -1,15 +1,19 @@
 """Importing the plugin changes no loading; its own loading reads NumPy-1
 and NumPy-2 checkpoints on every supported torch."""
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
+import pytest
 import torch
 
-from mmsupertickets.utils.checkpoint_io import (load_checkpoint_file,
+from mmsupertickets.utils.checkpoint_io import (CheckpointLoadError,
+                                                UnsafeCheckpointError,
+                                                load_checkpoint_file,
                                                 safe_checkpoint_loading)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -82,11 +86,61 @@ def test_import_leaves_mmengine_loading_as_it_was(tmp_path):
 
 
 def test_safe_loading_is_scoped_and_restored():
+    import mmengine.runner.checkpoint as mm_checkpoint
     from mmengine.runner.checkpoint import CheckpointLoader
-    before = CheckpointLoader._schemes['']
+    before = dict(CheckpointLoader._schemes)
+    http_before = mm_checkpoint.load_from_http
     with safe_checkpoint_loading():
         with safe_checkpoint_loading():
-            inner = CheckpointLoader._schemes['']
-        assert CheckpointLoader._schemes[''] is inner
-    assert inner is not before
-    assert CheckpointLoader._schemes[''] is before
+            inner = dict(CheckpointLoader._schemes)
+        assert CheckpointLoader._schemes == inner
+        assert mm_checkpoint.load_from_http is not http_before
+    for scheme in ('', 'http://', 'https://', 'open-mmlab://', 'pavi://'):
+        assert inner[scheme] is not before[scheme], scheme
+    assert CheckpointLoader._schemes == before
+    assert mm_checkpoint.load_from_http is http_before
+
+
+class Payload:
+    """Unpickling it runs a command (what a hostile checkpoint does)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}', ))
+
+
+@pytest.fixture
+def http_root(tmp_path, monkeypatch):
+    """Files under tmp_path/www served on a local port; torch's hub cache
+    in tmp_path/hub."""
+    import functools
+    import http.server
+    import threading
+    www = tmp_path / 'www'
+    www.mkdir()
+    monkeypatch.setattr(torch.hub, '_hub_dir', str(tmp_path / 'hub'))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(www))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield www, f'http://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()
+
+
+def test_remote_checkpoints_go_through_the_allow_list(http_root, tmp_path):
+    from mmengine.runner.checkpoint import CheckpointLoader
+    www, url = http_root
+    torch.save({'state_dict': {'w': torch.arange(3.)}}, www / 'good.pth')
+    marker = tmp_path / 'MARKER'
+    torch.save({'state_dict': {'w': Payload(marker)}}, www / 'evil.pth')
+    with safe_checkpoint_loading():
+        good = CheckpointLoader.load_checkpoint(f'{url}/good.pth')
+        assert good['state_dict']['w'].tolist() == [0., 1., 2.]
+        with pytest.raises(UnsafeCheckpointError, match='system'):
+            CheckpointLoader.load_checkpoint(f'{url}/evil.pth')
+        with pytest.raises(CheckpointLoadError, match='copy the file'):
+            CheckpointLoader.load_checkpoint('s3://bucket/x.pth')
+    assert not marker.exists()

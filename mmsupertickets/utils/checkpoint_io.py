@@ -16,7 +16,11 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
+from urllib.parse import urlparse
 
+import mmengine.runner.checkpoint as mm_checkpoint
+import torch
+from mmengine.dist import get_dist_info
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from .safe_globals import weights_only_load
@@ -164,15 +168,69 @@ def load_from_local_safely(filename, map_location=None):
         osp.expanduser(filename), map_location or 'cpu')
 
 
+def load_from_http_safely(filename, map_location=None, model_dir=None,
+                          progress=False):
+    """Download ``filename`` into torch's hub cache (rank 0 first, as
+    mmengine does), then load it with :func:`load_checkpoint_file`.
+
+    mmengine's own http loader unpickles with ``weights_only=False``.
+    """
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    cached = osp.join(model_dir, osp.basename(urlparse(filename).path))
+    rank, world_size = get_dist_info()
+    for turn in range(2):
+        if (rank == 0) == (turn == 0) and not osp.isfile(cached):
+            os.makedirs(model_dir, exist_ok=True)
+            torch.hub.download_url_to_file(filename, cached,
+                                           progress=progress)
+        if world_size > 1 and turn == 0:
+            torch.distributed.barrier()
+    return load_checkpoint_file(cached, map_location or 'cpu')
+
+
+def load_from_openmmlab_safely(filename, map_location=None):
+    """``open-mmlab://NAME``: the URL or file mmengine maps NAME to,
+    loaded safely."""
+    name = filename.split('://', 1)[1]
+    name = mm_checkpoint.get_deprecated_model_names().get(name, name)
+    target = mm_checkpoint.get_external_models()[name]
+    if target.startswith(('http://', 'https://')):
+        return load_from_http_safely(target, map_location)
+    return load_checkpoint_file(
+        osp.join(mm_checkpoint._get_mmengine_home(), target),
+        map_location or 'cpu')
+
+
+def _refuse_remote_storage(filename, map_location=None, **kwargs):
+    raise CheckpointLoadError(
+        filename, 'remote storage (pavi://, s3://, petrel://) is not read '
+        'by the SuperTickets safe loader; copy the file to a local path')
+
+
+# Scheme -> loader within safe_checkpoint_loading(). mmengine's torchvision
+# and mmcls loaders resolve a URL and call its module-level load_from_http,
+# which is replaced too.
+SAFE_SCHEMES = (
+    ('', load_from_local_safely),
+    (('http://', 'https://'), load_from_http_safely),
+    (('open-mmlab://', 'openmmlab://'), load_from_openmmlab_safely),
+    ('pavi://', _refuse_remote_storage),
+    ((r'(\S+\:)?s3://', r'(\S+\:)?petrel://'), _refuse_remote_storage),
+)
 _SCOPE_LOCK = threading.Lock()
 _scope_depth = 0
-_replaced_loader = None
+_replaced = None
 
 
 @contextmanager
 def safe_checkpoint_loading() -> Iterator[None]:
-    """Within the block, mmengine loads local files with
+    """Within the block, mmengine loads every checkpoint with
     :func:`load_checkpoint_file`.
+
+    Local paths directly; ``http(s)://``, ``torchvision://``, ``mmcls://``
+    and ``open-mmlab://`` after downloading into torch's hub cache;
+    ``pavi://``, ``s3://`` and ``petrel://`` are refused (copy the file
+    locally).
 
     ``load_from``, ``--resume`` and ``tools/test.py`` then work with torch's
     ``weights_only`` protection on torch >= 2.6 (mmengine 0.10.7 calls
@@ -184,12 +242,15 @@ def safe_checkpoint_loading() -> Iterator[None]:
         >>> with safe_checkpoint_loading():
         ...     runner.train()  # doctest: +SKIP
     """
-    global _scope_depth, _replaced_loader
+    global _scope_depth, _replaced
     with _SCOPE_LOCK:
         if _scope_depth == 0:
-            _replaced_loader = CheckpointLoader._schemes.get('')
-            CheckpointLoader.register_scheme(
-                prefixes='', loader=load_from_local_safely, force=True)
+            schemes = CheckpointLoader._schemes
+            _replaced = (dict(schemes), mm_checkpoint.load_from_http)
+            for prefixes, loader in SAFE_SCHEMES:
+                CheckpointLoader.register_scheme(
+                    prefixes=prefixes, loader=loader, force=True)
+            mm_checkpoint.load_from_http = load_from_http_safely
         _scope_depth += 1
     try:
         yield
@@ -197,6 +258,6 @@ def safe_checkpoint_loading() -> Iterator[None]:
         with _SCOPE_LOCK:
             _scope_depth -= 1
             if _scope_depth == 0:
-                CheckpointLoader.register_scheme(
-                    prefixes='', loader=_replaced_loader, force=True)
-                _replaced_loader = None
+                (CheckpointLoader._schemes,
+                 mm_checkpoint.load_from_http) = _replaced
+                _replaced = None
