@@ -269,6 +269,38 @@ def test_default_init_is_kaiming_fan_out():
     assert torch.all(head.block.norm.weight == 1)
 
 
+def test_init_statistics_per_layer_kind():
+    """Every conv of the supernet: std sqrt(2 / fan_out), fan_out = k² for
+    depthwise and out_channels·k² otherwise (grouped shortcuts too)."""
+    from mmsupertickets.models import SuperTicketHRNet
+    torch.manual_seed(0)
+    net = SuperTicketHRNet()
+    net.init_weights()
+    pooled = {}  # kind -> weights / expected std, for the small convs
+    for name, m in net.named_modules():
+        if not isinstance(m, nn.Conv2d):
+            continue
+        k = m.kernel_size[0] * m.kernel_size[1]
+        if m.groups > 1 and m.groups == m.in_channels:
+            kind, fan_out = 'depthwise', k
+        else:
+            kind = 'grouped' if m.groups > 1 else f'dense {m.kernel_size}'
+            fan_out = m.out_channels * k
+        want = (2 / fan_out)**0.5
+        pooled.setdefault(kind, []).append(m.weight.detach().flatten() / want)
+        if m.weight.numel() >= 2000:  # enough draws for one layer's std
+            got = m.weight.std().item()
+            assert abs(got / want - 1) < 0.1, (name, kind, got, want)
+    for kind, values in pooled.items():
+        values = torch.cat(values)
+        assert abs(values.std().item() - 1) < 0.1, kind
+        assert abs(values.mean().item()) < 0.1, kind
+    seen = set(pooled)
+    for bn in (m for m in net.modules() if isinstance(m, nn.BatchNorm2d)):
+        assert torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
+    assert {'depthwise', 'grouped', 'dense (1, 1)', 'dense (3, 3)'} <= seen
+
+
 # --------------------------------------------------------------------------
 # Reference sizes (DESIGN §2), one MAC trace per variant and session
 # --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The supernet's initialisation (DESIGN: Kaiming fan-out per conv group)."""
+"""The supernet's initialisation: Kaiming normal, mode fan_out."""
 import math
 
 import torch.nn as nn
@@ -8,16 +8,25 @@ from torch.nn.modules.batchnorm import _BatchNorm
 def init_hrnas_weights(module: nn.Module, conv_std: float = None) -> None:
     """Initialise every conv, linear and BN below ``module``.
 
-    Convs draw from N(0, sqrt(2 / fan_out)) with ``fan_out`` counted per
-    group (``k²`` for a depthwise conv), or from N(0, conv_std) with zero
-    bias when ``conv_std`` is given (the keypoint variant uses 0.001).
-    BN γ = 1, β = 0.
+    Convs draw from N(0, sqrt(2 / fan_out)): ``k²`` for a depthwise conv
+    (one input channel per group), ``out_channels·k²`` for every other
+    conv, grouped shortcuts included (not divided by the groups, as torch's
+    ``kaiming_normal_`` counts it); or from N(0, conv_std) with zero bias
+    when ``conv_std`` is given (the keypoint variant uses 0.001). Linear
+    layers draw from N(0, 0.01). BN γ = 1, β = 0.
+
+    Example:
+        >>> conv = nn.Conv2d(36, 18, 1, groups=18)
+        >>> init_hrnas_weights(conv)
+        >>> 0.25 < float(conv.weight.std()) < 0.45  # sqrt(2 / 18) = 0.33
+        True
     """
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             if conv_std is None:
                 kh, kw = m.kernel_size
-                fan_out = m.out_channels // m.groups * kh * kw
+                depthwise = m.groups > 1 and m.groups == m.in_channels
+                fan_out = kh * kw * (1 if depthwise else m.out_channels)
                 nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
             else:
                 nn.init.normal_(m.weight, 0, conv_std)
