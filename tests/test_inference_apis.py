@@ -17,7 +17,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmsupertickets  # noqa: F401
-from mmsupertickets.apis.export import export_ticket
+from mmsupertickets.apis.export import export_onnx, export_ticket
 from mmsupertickets.structures.state_checks import TicketStateError
 from mmsupertickets.utils.checkpoint_io import safe_checkpoint_loading
 from demo_runs import demo_runner
@@ -87,6 +87,13 @@ def test_mmseg_init_model_and_inference_model(tmp_path):
                                rtol=1e-4, atol=1e-5)
     assert torch.equal(got.pred_sem_seg.data, want.pred_sem_seg.data)
     _refused_or_exact(init_model, t['cfg'], t['ckpt'], 'cpu')
+
+    # mmdeploy's route: the model init_model builds, through the
+    # TorchScript-based torch.onnx.export at its default opset 11.
+    result = export_onnx(model, (64, 128), str(tmp_path / 'seg.onnx'),
+                         opset=11)
+    assert result['opset'] == 11
+    assert result['max_rel_diff'] < 1e-4
 
 
 def test_mmpose_init_model_and_inference_topdown(tmp_path):

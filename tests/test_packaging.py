@@ -1,4 +1,5 @@
-"""Installing the built sdist and wheel into fresh venvs, then `mim train`.
+"""Installing the built sdist and wheel into fresh venvs, then `mim train`,
+`mim run ... export_ticket` and `mim test`.
 
 The fresh venvs see the stack under test (torch, mmcv, mm* packages) through
 a path file, so nothing is downloaded; mmsupertickets itself comes only
@@ -104,3 +105,15 @@ def test_mim_trains_a_demo_config_from_the_wheel(dist_dir, tmp_path):
     from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
     saved = load_checkpoint_file(str(ckpt))
     assert read_arch(saved) and read_masks(saved)
+
+    # The export and the test tool from the wheel, the mim way.
+    dumped = tmp_path / 'work' / SEG_DEMO
+    run([python, '-m', 'mim', 'run', 'mmsupertickets', 'export_ticket',
+         str(dumped), str(ckpt), '--out', 'ticket'], tmp_path, env=env)
+    ticket = tmp_path / 'ticket'
+    assert (ticket / 'config.py').is_file()
+    out = run([python, '-m', 'mim', 'test', 'mmsupertickets',
+               str(ticket / 'config.py'), '--checkpoint',
+               str(ticket / 'ticket.pth'), '--work-dir', 'test'],
+              tmp_path, timeout=900, env=env)
+    assert 'mIoU' in out

@@ -31,7 +31,8 @@ def as_tuple(out) -> Tuple[torch.Tensor, ...]:
 
 
 def export_onnx(model: nn.Module, shape: Sequence[int], path: str,
-                batch: int = 2, seed: int = 0) -> dict:
+                batch: int = 2, seed: int = 0,
+                opset: int = ONNX_OPSET) -> dict:
     """Export the tensor forward to ONNX and compare onnxruntime with torch.
 
     The graph maps a preprocessed (normalised) image batch to the head's raw
@@ -45,6 +46,8 @@ def export_onnx(model: nn.Module, shape: Sequence[int], path: str,
         path: Target ``.onnx`` file.
         batch: Batch size of the check. Defaults to 2.
         seed: Seed of the random check batch. Defaults to 0.
+        opset: ONNX opset. Defaults to :data:`ONNX_OPSET` (mmdeploy 1.3's
+            onnxruntime configs use 11, which the ticket also exports to).
 
     Returns:
         dict: ``exporter``, ``opset``, ``input_shape``, ``check_batch`` and
@@ -70,10 +73,10 @@ def export_onnx(model: nn.Module, shape: Sequence[int], path: str,
         warnings.simplefilter('ignore')
         torch.onnx.export(
             forward, (example, ), path, **_EXPORTER_ARGS,
-            opset_version=ONNX_OPSET, input_names=['input'],
+            opset_version=opset, input_names=['input'],
             output_names=outputs,
             dynamic_axes={n: {0: 'batch'} for n in ['input'] + outputs})
-    result = dict(exporter=ONNX_EXPORTER, opset=ONNX_OPSET,
+    result = dict(exporter=ONNX_EXPORTER, opset=opset,
                   input_shape=[batch, 3, h, w], check_batch=batch,
                   max_abs_diff=None)
     try:
