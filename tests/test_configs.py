@@ -83,6 +83,13 @@ def test_config_builds_its_model(path):
         assert 'TicketTransferHook' in hooks
         assert hooks['ProgressivePruningHook']['prune_interval'] is None
         assert 'SuperNetSearchHook' not in hooks
+        if cfg.default_scope == 'mmseg' and '/demo/' not in path:
+            # Seg-to-seg transfer fine-tunes for 30-50 epochs, as the
+            # reference, with the LR schedule over that length.
+            epochs = cfg.train_cfg.max_iters / cfg.iters_per_epoch
+            assert 30 <= epochs <= 50, (path, epochs)
+            assert cfg.param_scheduler[0].total_steps == \
+                cfg.train_cfg.max_iters
     elif 'searchonly' in name:
         assert 'SuperNetSearchHook' in hooks
         assert 'ProgressivePruningHook' not in hooks

@@ -18,3 +18,13 @@ custom_hooks = [
          weights=True),
     dict(type='ProgressivePruningHook', prune_interval=None),
 ]
+
+# Fine-tuning, not a new search: 50 ADE20K epochs (the reference
+# fine-tunes seg-to-seg transfers for 30-50), with the OneCycle schedule
+# and validation/checkpoints spread over them.
+transfer_epochs = 50
+max_iters = transfer_epochs * _base_.iters_per_epoch
+param_scheduler = [dict(_base_.param_scheduler[0], total_steps=max_iters)]
+train_cfg = dict(max_iters=max_iters, val_interval=5 * _base_.iters_per_epoch)
+default_hooks = dict(
+    checkpoint=dict(interval=5 * _base_.iters_per_epoch))
