@@ -15,6 +15,8 @@ from mmengine.runner import Runner
 import mmsupertickets  # noqa: F401
 from mmsupertickets.pruning.prunable import prunable_weights
 from mmsupertickets.structures.masks import WeightMasks
+from mmsupertickets.structures.state_checks import (TicketStateError,
+                                                    unmark_masked_state)
 from mmsupertickets.apis.oneshot import (
     OneShotPruningHook,
     check_ratios,
@@ -156,6 +158,11 @@ def test_retrain_keeps_masks_fixed(search_run, tmp_path):
     assert arch == ticket['meta']['supertickets']['arch']
     assert any(c == 0 for c in arch.values())
     model = model_at(search_run['cfg'], arch)
+    # A plain load of a masked checkpoint is refused; this test applies
+    # the masks itself.
+    with pytest.raises(TicketStateError, match='export_ticket'):
+        model.load_state_dict(retrained['state_dict'])
+    unmark_masked_state(retrained['state_dict'])
     model.load_state_dict(retrained['state_dict'])
     # Masked weights have no effect: zeroing them changes nothing.
     masks = WeightMasks()
@@ -300,3 +307,47 @@ def test_metric_lookup_and_errors(tmp_path):
         collect_points([sp], metric='coco/AP')
     with pytest.raises(FileNotFoundError, match='nowhere'):
         compare_tradeoff([str(tmp_path / 'nowhere')], str(tmp_path / 'o'))
+
+
+def test_snip_options_change_the_scores_as_documented(search_run, tmp_path):
+    """SNIP: the gradient averaged over ``snip_batches`` batches, BN in eval
+    mode by default; the model's buffers are left as loaded."""
+    from mmsupertickets.engine.runner_surgery import unwrap
+    cfg = Config(search_run['cfg'])
+    cfg.load_from = search_run['ckpt']
+    cfg.work_dir = str(tmp_path)
+    runner = Runner.from_cfg(cfg)
+    hook = OneShotPruningHook(0.5, scorer='snip', snip_batches=2)
+    runner.register_hook(hook)
+    runner.call_hook('before_run')
+    runner.load_or_resume()
+    model = unwrap(runner.model)
+    weights = hook.prunable(runner)
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    batches = list(hook.score_batches(runner))
+    assert len(batches) == 2
+
+    def grads(*chosen, bn='eval'):
+        hook.score_batches = lambda runner: iter(chosen)
+        hook.snip_bn = bn
+        return hook.batch_gradients(runner, weights, None)
+
+    both, first, second = grads(*batches), grads(batches[0]), grads(
+        batches[1])
+    for n in weights:
+        torch.testing.assert_close(both[n], (first[n] + second[n]) / 2)
+    assert any(not torch.allclose(first[n], second[n]) for n in weights)
+    # Batch statistics give other gradients than running statistics.
+    train_bn = grads(batches[0], bn='train')
+    assert any(not torch.allclose(first[n], train_bn[n], atol=1e-7)
+               for n in weights)
+    for n, b in model.named_buffers():
+        assert torch.equal(b, buffers[n]), n
+    with pytest.raises(ValueError, match='snip_batches=0'):
+        OneShotPruningHook(0.5, scorer='snip', snip_batches=0)
+    with pytest.raises(ValueError, match="snip_bn='none'"):
+        OneShotPruningHook(0.5, scorer='snip', snip_bn='none')
+    tool = load_tool('tools/prune_oneshot.py')
+    with pytest.raises(SystemExit):
+        tool.parse_args([search_run['config'], search_run['ckpt'],
+                         '--snip-batches', '0'])

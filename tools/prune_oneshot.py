@@ -87,6 +87,14 @@ def parse_args(argv=None):
     parser.add_argument(
         '--seed', type=int, default=0, help='seed of the random scorer')
     parser.add_argument(
+        '--snip-batches', type=int, default=100,
+        help='training batches the SNIP gradient is averaged over '
+        '(default: 100, the reference\'s; fewer if one pass has fewer)')
+    parser.add_argument(
+        '--snip-bn', choices=('eval', 'train'), default='eval',
+        help='BN mode of the SNIP forwards: running statistics (eval, the '
+        'reference\'s) or batch statistics (train)')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings with key=value pairs, e.g. '
         'val_dataloader.batch_size=1 or optim_wrapper.optimizer.lr=1e-4')
@@ -100,7 +108,7 @@ def parse_args(argv=None):
         check_ratios(args.ratios)
     except ValueError as e:
         parser.error(str(e))
-    for flag in ('retrain_iters', 'retrain_epochs'):
+    for flag in ('retrain_iters', 'retrain_epochs', 'snip_batches'):
         value = getattr(args, flag)
         if value is not None and value <= 0:
             parser.error(f'--{flag.replace("_", "-")}={value} must be '
@@ -125,7 +133,8 @@ def main(argv=None):
         cfg, args.checkpoint, args.scorers, args.ratios, work_dir,
         retrain=args.retrain, retrain_iters=args.retrain_iters,
         retrain_epochs=args.retrain_epochs, scope=args.scope,
-        exclude=args.exclude, seed=args.seed, input_shape=args.shape)
+        exclude=args.exclude, seed=args.seed, snip_batches=args.snip_batches,
+        snip_bn=args.snip_bn, input_shape=args.shape)
     if is_main_process():
         # The runners log at the config's level; the summary always shows.
         for r in results:

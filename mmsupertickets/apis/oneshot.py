@@ -253,6 +253,8 @@ def prune_oneshot(config,
                   scope: str = 'global',
                   exclude: Sequence[str] = DEFAULT_EXCLUDE,
                   seed: int = 0,
+                  snip_batches: int = 100,
+                  snip_bn: str = 'eval',
                   input_shape: Optional[Sequence[int]] = None,
                   cfg_options: Optional[dict] = None) -> dict:
     """One S+P run: prune the searched subnet once, evaluate, (retrain).
@@ -275,6 +277,10 @@ def prune_oneshot(config,
         scope (str): ``'global'`` or ``'layer'``. Defaults to ``'global'``.
         exclude (Sequence[str]): Regexes of weights never pruned.
         seed (int): Seed of the random scorer. Defaults to 0.
+        snip_batches (int): Training batches the SNIP gradient is averaged
+            over. Defaults to 100 (the reference's).
+        snip_bn (str): BN mode of the SNIP forwards, ``'eval'`` (the
+            reference's) or ``'train'``. Defaults to ``'eval'``.
         input_shape (Sequence[int], optional): (H, W) at which params and
             MACs are counted. Defaults to the search's profiling size
             stored in the checkpoint.
@@ -310,7 +316,8 @@ def prune_oneshot(config,
     runner = _build_runner(cfg, osp.join(run_dir, 'oneshot'), checkpoint,
                            f'{name}_oneshot')
     hook = OneShotPruningHook(ratio, scorer=scorer, scope=scope,
-                              exclude=exclude, seed=seed)
+                              exclude=exclude, seed=seed,
+                              snip_batches=snip_batches, snip_bn=snip_bn)
     runner.register_hook(hook)
     metrics_oneshot = _to_float_dict(_evaluate(runner, mode))
     source_meta = copy.deepcopy(ticket_meta(hook.loaded) or {})
@@ -336,6 +343,9 @@ def prune_oneshot(config,
                                target_sparsity=ratio)
     new_meta['oneshot'] = dict(scorer=scorer, scope=scope, ratio=ratio,
                                seed=seed, source=checkpoint)
+    if scorer == 'snip':
+        new_meta['oneshot'].update(snip_batches=snip_batches,
+                                   snip_bn=snip_bn)
     meta = copy.deepcopy(hook.loaded['meta'])
     meta[META_KEY] = new_meta
     ticket_path = osp.join(run_dir, 'oneshot_ticket.pth')

@@ -1,16 +1,18 @@
 """The one-shot pruning step of the S+P baselines, as a hook."""
 import copy
+import itertools
 from typing import List, Optional, Sequence
 
 import torch
 from mmengine.logging import print_log
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
 from mmsupertickets.registry import HOOKS
 from ..runner_surgery import unwrap
 from .progressive_pruning_hook import ProgressivePruningHook
 
-__all__ = ['OneShotPruningHook', 'first_train_batch']
+__all__ = ['OneShotPruningHook', 'build_train_loader', 'first_train_batch']
 
 
 @HOOKS.register_module()
@@ -21,10 +23,12 @@ class OneShotPruningHook(ProgressivePruningHook):
     (``prune_interval=None``) and prunes to ``ratio`` in ``before_val`` or
     ``before_test``, i.e. after the checkpoint has been loaded. Masks a
     checkpoint brings along are dropped first: the baseline prunes the
-    dense searched subnet. SNIP scores are taken on the first batch of the
-    config's ``train_dataloader``; the BN running statistics that this
-    training-mode forward updates are put back afterwards, so only the
-    masks differ from the loaded model.
+    dense searched subnet. SNIP scores |g·w| use the gradient averaged
+    over the first ``snip_batches`` batches of the config's
+    ``train_dataloader`` (fewer when one pass has fewer), with BN in eval
+    mode (running statistics) by default, as the reference runs them; the
+    BN buffers are put back afterwards, so only the masks differ from the
+    loaded model.
 
     Args:
         ratio (float): Fraction of prunable weights removed, in [0, 1).
@@ -34,6 +38,11 @@ class OneShotPruningHook(ProgressivePruningHook):
         exclude (Sequence[str]): Regexes of weights never pruned.
             Defaults to the stock heads' final classifiers.
         seed (int): Seed of the random scorer. Defaults to 0.
+        snip_batches (int): Batches the SNIP gradient is averaged over.
+            Defaults to 100 (the reference's).
+        snip_bn (str): BN mode of the SNIP forwards: ``'eval'`` (running
+            statistics, the reference's) or ``'train'`` (batch
+            statistics). Defaults to ``'eval'``.
 
     Example:
         >>> runner = Runner.from_cfg(cfg)  # doctest: +SKIP
@@ -49,9 +58,20 @@ class OneShotPruningHook(ProgressivePruningHook):
                  scorer: str = 'magnitude',
                  scope: str = 'global',
                  exclude: Sequence[str] = DEFAULT_EXCLUDE,
-                 seed: int = 0):
+                 seed: int = 0,
+                 snip_batches: int = 100,
+                 snip_bn: str = 'eval'):
         if not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
             raise ValueError(f'pruning ratio {ratio!r} is outside [0, 1)')
+        if isinstance(snip_batches, bool) or not isinstance(
+                snip_batches, int) or snip_batches < 1:
+            raise ValueError(f'snip_batches={snip_batches!r} must be a '
+                             'positive integer')
+        if snip_bn not in ('eval', 'train'):
+            raise ValueError(f"snip_bn={snip_bn!r} must be 'eval' or "
+                             "'train'")
+        self.snip_batches = snip_batches
+        self.snip_bn = snip_bn
         super().__init__(target_sparsity=ratio, prune_interval=None,
                          scorer=scorer, scope=scope, exclude=exclude,
                          seed=seed)
@@ -83,9 +103,8 @@ class OneShotPruningHook(ProgressivePruningHook):
                 'one-shot baseline prunes the dense searched subnet',
                 logger='current', level='WARNING')
             self.masks.clear()
-        batch = self.first_batch(runner) if self.scorer == 'snip' else None
-        self.prune(runner, self.ratio, data_batch=batch,
-                   event=f'one-shot {self.scorer} prune')
+        # SNIP fetches its own batches (batch_gradients).
+        self.prune(runner, self.ratio, event=f'one-shot {self.scorer} prune')
         self.pruned = True
 
     def first_batch(self, runner):
@@ -99,13 +118,33 @@ class OneShotPruningHook(ProgressivePruningHook):
         inputs = self.first_batch(runner)['inputs']
         return list(inputs[0].shape[-2:])
 
+    def score_batches(self, runner):
+        """The first ``snip_batches`` batches of one pass over the config's
+        ``train_dataloader`` (seeded like the runner's)."""
+        loader = build_train_loader(runner)
+        yield from itertools.islice(iter(loader), self.snip_batches)
+
     def batch_gradients(self, runner, weights, data_batch):
+        """The loss gradient averaged over :meth:`score_batches`."""
         model = unwrap(runner.model)
         buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
         was_training = model.training
         model.train()
+        if self.snip_bn == 'eval':
+            for m in model.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
         try:
-            return super().batch_gradients(runner, weights, data_batch)
+            total, count = None, 0
+            for batch in self.score_batches(runner):
+                grads = super().batch_gradients(runner, weights, batch)
+                total = grads if total is None else {
+                    n: total[n] + g for n, g in grads.items()}
+                count += 1
+            print_log(f'[SuperTickets] SNIP gradients averaged over {count} '
+                      f'batches, BN in {self.snip_bn} mode',
+                      logger='current')
+            return {n: g / count for n, g in total.items()}
         finally:
             with torch.no_grad():
                 for n, b in model.named_buffers():
@@ -113,13 +152,17 @@ class OneShotPruningHook(ProgressivePruningHook):
             model.train(was_training)
 
 
-def first_train_batch(runner):
-    """The first batch of the config's ``train_dataloader`` (seeded like
-    the runner's), for data-dependent scores."""
+def build_train_loader(runner):
+    """A fresh loader of the config's ``train_dataloader``, seeded like
+    the runner's, for data-dependent scores."""
     loader_cfg = runner.cfg.get('train_dataloader')
     if not loader_cfg:
-        raise ValueError('the snip scorer needs a batch, but the config '
-                         'has no train_dataloader')
-    loader = runner.build_dataloader(copy.deepcopy(loader_cfg),
-                                     seed=runner.seed)
-    return next(iter(loader))
+        raise ValueError('the snip scorer needs training batches, but the '
+                         'config has no train_dataloader')
+    return runner.build_dataloader(copy.deepcopy(loader_cfg),
+                                   seed=runner.seed)
+
+
+def first_train_batch(runner):
+    """The first batch of the config's ``train_dataloader``."""
+    return next(iter(build_train_loader(runner)))
