@@ -13,14 +13,21 @@ __all__ = ['model_status']
 def model_status(runner, masks=None, prunable=None,
                  estimator=None) -> Dict[str, float]:
     """Structure, sparsity and (with a
-    :class:`~mmsupertickets.flops.ResourceEstimator`) cost of the model."""
+    :class:`~mmsupertickets.flops.ResourceEstimator`) cost of the model.
+
+    Only what applies: a model without searchable units (any stock model
+    pruned by :class:`ProgressivePruningHook`) reports no channels, paths
+    or blocks.
+    """
     model = unwrap(runner.model)
     units = find_searchable_units(model)
-    blocks = find_searchable_blocks(model)
-    status = dict(
-        live_channels=sum(u.channels for u in units),
-        kernel_paths=len(units),
-        live_blocks=sum(1 for b in blocks.values() if len(b.paths)))
+    status = {}
+    if units:
+        blocks = find_searchable_blocks(model)
+        status.update(
+            live_channels=sum(u.channels for u in units),
+            kernel_paths=len(units),
+            live_blocks=sum(1 for b in blocks.values() if len(b.paths)))
     densities = None
     if masks is not None and prunable:
         kept, total = masks.kept_and_total(model, prunable)
