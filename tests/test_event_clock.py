@@ -1,7 +1,10 @@
 """The event clock: where interval-driven events fall."""
 import pytest
 
-from mmsupertickets.engine.event_clock import (EventClock, check_interval,
+from mmsupertickets.engine.event_clock import (EventClock,
+                                               check_epoch_interval,
+                                               check_epoch_not_empty,
+                                               check_interval,
                                                iters_per_epoch)
 
 
@@ -54,3 +57,38 @@ def test_iters_per_epoch_per_rank_and_drop_last():
 def test_bad_intervals_are_named(bad):
     with pytest.raises(ValueError, match='prune_interval'):
         check_interval(bad, 'prune_interval')
+
+
+def test_step_intervals_are_whole_steps():
+    assert check_interval(4.0, 'prune_interval', by_epoch=False) == 4
+    assert check_interval(0.5, 'prune_interval', by_epoch=True) == 0.5
+    for bad in (0.5, 2.5):
+        with pytest.raises(ValueError, match=rf'prune_interval={bad} counts '
+                           'optimizer steps'):
+            check_interval(bad, 'prune_interval', by_epoch=False)
+    with pytest.raises(ValueError, match='shrink_interval=True'):
+        check_interval(True, 'shrink_interval')
+    # Even a clock fed a sub-step interval never divides by zero.
+    assert EventClock(False, 5, max_iters=10).planned_events(0.5) == 10
+
+
+def test_epoch_intervals_shorter_than_an_iteration_are_refused():
+    check_epoch_interval(1 / 3, 'prune_interval', 3)  # one iteration
+    check_epoch_interval(None, 'prune_interval', 3)
+    with pytest.raises(ValueError, match=r'prune_interval=0\.01 epochs is '
+                       r'shorter than one iteration: an epoch has 12 '
+                       r'iteration\(s\), so the shortest interval is '
+                       r'1/12 = 0\.08333 epochs'):
+        check_epoch_interval(0.01, 'prune_interval', 12)
+
+
+def test_an_epoch_without_a_batch_is_refused():
+    check_epoch_not_empty(3, 4)  # one short batch
+    check_epoch_not_empty(8, 4, world_size=2, drop_last=True)
+    with pytest.raises(ValueError, match=r'dataset of 3 sample\(s\), '
+                       r'batch_size=4, drop_last=True'):
+        check_epoch_not_empty(3, 4, drop_last=True)
+    with pytest.raises(ValueError, match=r'over 2 ranks \(4 per rank\)'):
+        check_epoch_not_empty(8, 8, world_size=2, drop_last=True)
+    with pytest.raises(ValueError, match='dataset of 0'):
+        check_epoch_not_empty(0, 4)

@@ -9,14 +9,82 @@ gradient accumulation.
 import math
 from typing import Optional
 
-__all__ = ['EventClock', 'check_interval', 'iters_per_epoch']
+__all__ = [
+    'EventClock', 'check_interval', 'check_epoch_interval',
+    'check_epoch_not_empty', 'iters_per_epoch'
+]
 
 
-def check_interval(value, key: str, allow_none: bool = False) -> None:
+def check_interval(value, key: str, allow_none: bool = False,
+                   by_epoch: bool = True):
+    """Check the interval ``key=value`` and return it normalised.
+
+    An epoch-counted interval (``by_epoch=True``) is any positive number;
+    a fraction of an epoch is rounded to whole iterations by the clock
+    (:func:`check_epoch_interval` refuses one shorter than an iteration
+    once the epoch length is known). A step-counted interval counts
+    optimizer steps, so it must be a whole number >= 1 (``4.0`` is taken
+    as 4): half a step does not exist.
+
+    Raises:
+        ValueError: Naming ``key`` and the bad value.
+    """
     if value is None and allow_none:
-        return
-    if not isinstance(value, (int, float)) or value <= 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not value > 0:
         raise ValueError(f'{key}={value!r} must be a positive number')
+    if not by_epoch:
+        if not float(value).is_integer():
+            raise ValueError(
+                f'{key}={value!r} counts optimizer steps (by_epoch=False) '
+                'and must be a whole number >= 1; use by_epoch=True for '
+                'fractions of an epoch')
+        return int(value)
+    return value
+
+
+def check_epoch_interval(value, key: str, epoch_length: int,
+                         detail: str = '') -> None:
+    """Refuse an epoch-counted interval shorter than one iteration.
+
+    Such an interval would round to 0 iterations, so its events would never
+    fire and only the final event would remain.
+
+    Args:
+        value (float | None): The interval, in epochs.
+        key (str): Its config key, for the message.
+        epoch_length (int): Iterations of one epoch on each rank.
+        detail (str): How the epoch length was counted, for the message.
+    """
+    # A hair of tolerance: 1 / 3 * 3 must pass.
+    if value is not None and value * epoch_length < 1 - 1e-9:
+        raise ValueError(
+            f'{key}={value!r} epochs is shorter than one iteration: an epoch '
+            f'has {epoch_length} iteration(s){detail}, so the shortest '
+            f'interval is 1/{epoch_length} = {1 / epoch_length:.4g} epochs')
+
+
+def check_epoch_not_empty(dataset_size: int, batch_size: int,
+                          world_size: int = 1,
+                          drop_last: bool = False) -> None:
+    """Refuse a training loader that yields no batch in an epoch.
+
+    With ``drop_last=True`` a dataset smaller than one batch (per rank)
+    gives 0 iterations: an epoch-based loop would "train" without a single
+    step, an iteration-based one would end in a bare ``StopIteration``.
+    """
+    per_rank = math.ceil(dataset_size / max(world_size, 1))
+    num = per_rank // batch_size if drop_last else math.ceil(
+        per_rank / batch_size)
+    if num == 0:
+        ranks = f' over {world_size} ranks ({per_rank} per rank)' \
+            if world_size > 1 else ''
+        raise ValueError(
+            f'the training dataloader yields no batch: dataset of '
+            f'{dataset_size} sample(s){ranks}, batch_size={batch_size}, '
+            f'drop_last={drop_last}; use a smaller batch_size or '
+            'drop_last=False')
 
 
 def iters_per_epoch(dataset_size: int, batch_size: int, world_size: int = 1,
@@ -107,4 +175,7 @@ class EventClock:
             return 0
         if self.by_epoch:
             return self.max_iters // max(self._period(interval), 1)
-        return (self.max_iters // self.accumulation) // int(interval)
+        # Hooks pass whole step intervals (check_interval); never divide
+        # by a zero period.
+        return (self.max_iters // self.accumulation) // max(
+            self._period(interval), 1)

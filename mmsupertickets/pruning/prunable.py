@@ -13,11 +13,20 @@ DEFAULT_EXCLUDE = (r'(^|\.)conv_seg\.', r'^head\.final_layer\.',
 
 
 def prunable_weights(model: nn.Module,
-                     exclude: Sequence[str] = DEFAULT_EXCLUDE
+                     exclude: Sequence[str] = DEFAULT_EXCLUDE,
+                     trainable_only: bool = False
                      ) -> Dict[str, nn.Parameter]:
     """Weights of every Conv2d and Linear not matched by ``exclude``.
 
     Biases, BN parameters and attention projections are never pruned.
+
+    Args:
+        model (nn.Module): The (unwrapped) model.
+        exclude (Sequence[str]): Regexes of weight names left out.
+        trainable_only (bool): Leave out frozen weights
+            (``requires_grad=False``): they have no gradient to score and
+            cannot adapt to a mask. The pruning hooks pass True.
+            Defaults to False.
     """
     patterns = [re.compile(p) for p in exclude]
     # Attention reads its out_proj weight directly, bypassing the module's
@@ -30,6 +39,8 @@ def prunable_weights(model: nn.Module,
             continue
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             pname = f'{name}.weight' if name else 'weight'
+            if trainable_only and not m.weight.requires_grad:
+                continue
             if not any(p.search(pname) for p in patterns):
                 out[pname] = m.weight
     return out

@@ -27,9 +27,19 @@ def random_scores(weights: Dict[str, torch.Tensor],
 def gradient_scores(weights: Dict[str, torch.Tensor],
                     grads: Optional[Dict[str, torch.Tensor]] = None,
                     **kwargs) -> Dict[str, torch.Tensor]:
-    """SNIP-style |g · w| with gradients of the dense network's loss."""
+    """SNIP-style |g · w| with gradients of the dense network's loss.
+
+    Every weight needs a gradient: leave frozen weights out of ``weights``
+    (``prunable_weights(..., trainable_only=True)``).
+    """
     if grads is None:
         raise ValueError('the gradient scorer needs gradients of a batch')
+    missing = [n for n in weights if grads.get(n) is None]
+    if missing:
+        raise ValueError(
+            f'the gradient scorer has no gradient for {len(missing)} '
+            f'weight(s), e.g. {missing[0]!r} (frozen weights cannot be '
+            'scored: leave them out of the prunable set)')
     return {n: (grads[n] * w.detach()).abs() for n, w in weights.items()}
 
 

@@ -40,6 +40,12 @@ class ProgressivePruningHook(TicketEventHook):
       model. Rank 0 computes the masks and broadcasts them;
     - the last iteration always prunes to ``target_sparsity``, so the
       ticket saved at the end of training reaches the target;
+    - frozen weights (``requires_grad=False``) are not prunable: they are
+      never scored (SNIP has no gradient for them), never masked by an
+      event, and the sparsity is counted over the trainable ones;
+    - every iteration and before each prune: a NaN or inf loss, weight or
+      buffer stops the run with a :class:`~mmsupertickets.engine.
+      finite_checks.DivergenceError` (NaN scores would prune everything);
     - ``after_shrink``: masks are sliced with their weights; with
       reactivation on (``reactivation='rebuilt'`` here, or an
       ``IterativeReactivationHook`` in ``custom_hooks``) the masks of the
@@ -53,8 +59,10 @@ class ProgressivePruningHook(TicketEventHook):
         target_sparsity (float): Final fraction of prunable weights
             removed, in [0, 1). Defaults to 0.9.
         prune_interval (float, optional): Epochs or optimizer steps between
-            prune events. None prunes never: masks loaded from a checkpoint
-            stay fixed (fine-tuning a ticket). Defaults to 25.
+            prune events: a whole number of steps (``by_epoch=False``), or
+            at least one iteration's worth of epochs. None prunes never:
+            masks loaded from a checkpoint stay fixed (fine-tuning a
+            ticket). Defaults to 25.
         schedule (str): ``'step'`` (r_k = min(k·step, target), the paper's)
             or ``'cubic'`` (Zhu & Gupta). Defaults to ``'step'``.
         step (float): Sparsity added per event by the step schedule.
@@ -102,7 +110,8 @@ class ProgressivePruningHook(TicketEventHook):
                 reactivation not in REACTIVATION_MODES:
             raise ValueError(f'reactivation={reactivation!r} is unknown; '
                              f'choose None or one of {REACTIVATION_MODES}')
-        check_interval(prune_interval, 'prune_interval', allow_none=True)
+        prune_interval = check_interval(prune_interval, 'prune_interval',
+                                        allow_none=True, by_epoch=by_epoch)
         schedule_kwargs = dict(step=step) if schedule == 'step' else {}
         self.schedule = build_schedule(schedule, target_sparsity,
                                        **schedule_kwargs)
@@ -124,7 +133,8 @@ class ProgressivePruningHook(TicketEventHook):
         self.last_ratio = 0.0
 
     def prunable(self, runner) -> Dict[str, nn.Parameter]:
-        return prunable_weights(unwrap(runner.model), self.exclude)
+        return prunable_weights(unwrap(runner.model), self.exclude,
+                                trainable_only=True)
 
     def sparsity(self, runner) -> float:
         """Achieved fraction of prunable weights masked out."""
@@ -152,12 +162,15 @@ class ProgressivePruningHook(TicketEventHook):
 
     def before_train(self, runner) -> None:
         if not self.prunable(runner):
-            raise ValueError('the model has no prunable weights (conv/linear '
-                             f'not matched by exclude={self.exclude})')
+            raise ValueError('the model has no prunable weights (trainable '
+                             'conv/linear not matched by '
+                             f'exclude={self.exclude})')
+        self.check_run(runner, prune_interval=self.prune_interval)
 
     # -- events --------------------------------------------------------------
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None) -> None:
+        self.check_finite_step(runner, outputs)
         if self.prune_interval is None:
             return
         final = self.is_last_train_iter(runner)
@@ -185,16 +198,28 @@ class ProgressivePruningHook(TicketEventHook):
         if data_batch is None:
             raise ValueError('the snip scorer needs a training batch')
         model = unwrap(runner.model)
+        modules = dict(model.named_modules())
+        names = list(weights)
+        owners = [(modules[n.rpartition('.')[0]], n.rpartition('.')[2])
+                  for n in names]
         self.masks.detach_all()
         try:
             with torch.enable_grad():
+                # Differentiate through fresh aliases (shadowing the
+                # Parameters for this forward, as the masks do): after a
+                # shrink, the graph of an earlier step can keep a weight's
+                # gradient accumulator alive with the old shape, which
+                # autograd.grad on the Parameter itself would check against.
+                aliases = [weights[n].view_as(weights[n]) for n in names]
+                for (module, attr), alias in zip(owners, aliases):
+                    module.__dict__[attr] = alias
                 data = model.data_preprocessor(data_batch, True)
                 losses = model(**data, mode='loss')
                 loss, _ = model.parse_losses(losses)
-                names = list(weights)
-                grads = torch.autograd.grad(
-                    loss, [weights[n] for n in names], allow_unused=True)
+                grads = torch.autograd.grad(loss, aliases, allow_unused=True)
         finally:
+            for module, attr in owners:
+                module.__dict__.pop(attr, None)
             self.masks.reattach(model)
         return {n: (g if g is not None else torch.zeros_like(weights[n]))
                 for n, g in zip(names, grads)}
@@ -202,6 +227,8 @@ class ProgressivePruningHook(TicketEventHook):
     def prune(self, runner, ratio: float, data_batch=None,
               event: str = 'prune') -> None:
         """Prune the prunable weights to ``ratio`` (rank 0 decides)."""
+        # NaN scores rank below every number: all would be pruned.
+        self.check_finite_state(runner, f'the {event}')
         model = unwrap(runner.model)
         weights = self.prunable(runner)
         names = list(weights)

@@ -33,7 +33,9 @@ class SuperNetSearchHook(TicketEventHook):
       gradient of every searchable BN γ. It runs inside ``optimizer.step()``
       after AMP has unscaled the gradients and only on real steps under
       gradient accumulation; the model's loss is unchanged. ρ(t) ramps
-      linearly from 0 to ``rho`` over ``warmup``;
+      linearly from 0 to ``rho`` over ``warmup``. Frozen γ
+      (``requires_grad=False``, e.g. under ``frozen_stages``) cannot move,
+      so their units are left out of the search: no penalty, never shrunk;
     - every ``shrink_interval`` (and at the last iteration): channels with
       |γ| ≤ ``threshold`` in the live weights and in the EMA weights (when
       an ``EMAHook`` is used; at the last iteration the EMA alone decides)
@@ -41,6 +43,10 @@ class SuperNetSearchHook(TicketEventHook):
       removed, with empty kernel paths and blocks. Optimizer state, the EMA
       copy and DDP follow; other hooks get ``after_shrink(runner, plan)``.
       Decisions are made on rank 0 and broadcast;
+    - every iteration, before a shrink and before a checkpoint: a NaN or
+      inf loss, weight or buffer stops the run with a
+      :class:`~mmsupertickets.engine.finite_checks.DivergenceError`
+      (a diverged γ would otherwise shrink every channel away);
     - ``before_save_checkpoint``: the searched architecture and this hook's
       state go to ``checkpoint['meta']['supertickets']``;
     - ``after_load_checkpoint`` (before the weights are loaded): the saved
@@ -52,7 +58,8 @@ class SuperNetSearchHook(TicketEventHook):
         warmup (float): Length of the linear ρ ramp, in epochs
             (``by_epoch``) or optimizer steps. Defaults to 25.
         shrink_interval (float): Epochs or optimizer steps between shrink
-            events. Defaults to 10.
+            events: a whole number of steps (``by_epoch=False``), or at
+            least one iteration's worth of epochs. Defaults to 10.
         threshold (float): |γ| at or below which a channel is dead.
             Defaults to 1e-3.
         min_macs (float): Least MACs (at ``input_shape``) that the dead
@@ -84,7 +91,8 @@ class SuperNetSearchHook(TicketEventHook):
             raise ValueError(f'rho={rho} must be >= 0')
         if warmup < 0:
             raise ValueError(f'warmup={warmup} must be >= 0')
-        check_interval(shrink_interval, 'shrink_interval')
+        shrink_interval = check_interval(shrink_interval, 'shrink_interval',
+                                         by_epoch=by_epoch)
         if threshold < 0:
             raise ValueError(f'threshold={threshold} must be >= 0')
         if min_macs < 0:
@@ -118,6 +126,7 @@ class SuperNetSearchHook(TicketEventHook):
 
     def before_train(self, runner) -> None:
         require_searchable(unwrap(runner.model))
+        self.check_run(runner, shrink_interval=self.shrink_interval)
         self._publish_input_shape(runner)
         for optimizer in built_optimizers(runner):
             self._step_hooks.append(
@@ -154,7 +163,10 @@ class SuperNetSearchHook(TicketEventHook):
         report_event(runner, 'supernet', status)
 
     def _collect_gammas(self, runner) -> None:
-        units = find_searchable_units(unwrap(runner.model))
+        # A frozen γ cannot move, so it is no part of the search: no
+        # penalty here, never shrunk (see dead_channels).
+        units = [u for u in find_searchable_units(unwrap(runner.model))
+                 if u.norm.weight.requires_grad]
         self._gammas = [u.norm.weight for u in units]
         self._weights = [self.penalty_weights.get(u.name, 1.0) for u in units]
 
@@ -180,12 +192,16 @@ class SuperNetSearchHook(TicketEventHook):
         stepped = {id(p) for group in optimizer.param_groups
                    for p in group['params']}
         for gamma, weight in zip(self._gammas, self._weights):
-            if gamma.grad is not None and id(gamma) in stepped:
+            # A γ frozen after collection may keep a stale grad, which the
+            # optimizer would still step.
+            if gamma.requires_grad and gamma.grad is not None and \
+                    id(gamma) in stepped:
                 gamma.grad.add_(torch.sign(gamma), alpha=rho * weight)
 
     # -- shrinking -----------------------------------------------------------
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None) -> None:
+        self.check_finite_step(runner, outputs)
         final = self.is_last_train_iter(runner)
         k = self.event_index(runner, self.shrink_interval)
         if k is None and not final:
@@ -194,13 +210,19 @@ class SuperNetSearchHook(TicketEventHook):
 
     def dead_channels(self, runner, final: bool = False):
         """``{unit: kept indices}`` for units that lose channels, and the
-        MACs of the dead channels."""
+        MACs of the dead channels.
+
+        Units with a frozen γ are skipped: their |γ| is whatever the
+        pretrained weights hold, not a decision of the search.
+        """
         units = find_searchable_units(unwrap(runner.model))
         emas = ema_models(runner)
         ema_units = {u.name: u for u in find_searchable_units(emas[0].module)
                      } if emas else {}
         keep, dead_macs = {}, 0.0
         for u in units:
+            if not u.norm.weight.requires_grad:
+                continue
             live = u.norm.weight.detach().abs() > self.threshold
             if u.name in ema_units:
                 ema_live = ema_units[u.name].norm.weight.detach().abs() \
@@ -214,6 +236,8 @@ class SuperNetSearchHook(TicketEventHook):
 
     def shrink(self, runner, final: bool = False) -> None:
         """One shrink event (rank 0 decides, every rank applies)."""
+        # NaN γ compare False with the threshold: all channels would die.
+        self.check_finite_state(runner, 'the shrink')
         keep, dead_macs = broadcast_object(self.dead_channels(runner, final))
         model = unwrap(runner.model)
         if not keep or dead_macs < self.min_macs:

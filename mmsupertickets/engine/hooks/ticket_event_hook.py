@@ -1,13 +1,16 @@
 """Base of the SuperTickets hooks that act at events of a training run."""
 from contextlib import ExitStack
-from typing import Optional
+from typing import Optional, Tuple
 
 from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
 
 from mmsupertickets.utils.checkpoint_io import safe_checkpoint_loading
-from ..event_clock import EventClock, iters_per_epoch
-from ..runner_surgery import ensure_arch, full_arch
+from ..event_clock import (EventClock, check_epoch_interval,
+                           check_epoch_not_empty, iters_per_epoch)
+from ..finite_checks import (check_finite_losses, check_finite_modules,
+                             non_finite_losses)
+from ..runner_surgery import ema_models, ensure_arch, full_arch, unwrap
 from ..ticket_meta import META_KEY, ticket_meta, write_section
 
 
@@ -25,6 +28,13 @@ class TicketEventHook(Hook):
     (:func:`~mmsupertickets.utils.checkpoint_io.safe_checkpoint_loading`),
     so ``resume`` and ``load_from`` work under torch's ``weights_only``
     default; outside a run with these hooks nothing is changed.
+
+    Subclasses guard their events (see
+    :mod:`~mmsupertickets.engine.finite_checks`): :meth:`check_run` in
+    ``before_train`` refuses an empty epoch and intervals shorter than an
+    iteration, :meth:`check_finite_step` stops the run on a non-finite
+    loss, :meth:`check_finite_state` on a non-finite weight before an
+    event, and :meth:`save_ticket_state` before a checkpoint is written.
     """
 
     def __init__(self, by_epoch: bool = True):
@@ -37,14 +47,25 @@ class TicketEventHook(Hook):
     def after_run(self, runner) -> None:
         self._loading_scope.close()
 
+    @staticmethod
+    def loader_geometry(runner) -> Tuple[int, int, bool]:
+        """(dataset size, batch size, drop_last) of the training loader."""
+        loader = runner.train_dataloader
+        batch_size, drop_last = loader.batch_size, getattr(
+            loader, 'drop_last', False)
+        if batch_size is None:  # a custom batch_sampler holds them
+            sampler = loader.batch_sampler
+            batch_size = getattr(sampler, 'batch_size', 1)
+            drop_last = getattr(sampler, 'drop_last', False)
+        return len(loader.dataset), batch_size, bool(drop_last)
+
     def clock(self, runner) -> EventClock:
         """The event clock of ``runner``'s training run."""
         epoch = 1
         if self.by_epoch:  # optimizer steps need no data loader
-            loader = runner.train_dataloader
-            epoch = iters_per_epoch(len(loader.dataset), loader.batch_size,
-                                    get_world_size(),
-                                    getattr(loader, 'drop_last', False))
+            size, batch_size, drop_last = self.loader_geometry(runner)
+            epoch = iters_per_epoch(size, batch_size, get_world_size(),
+                                    drop_last)
         wrapper = getattr(runner, 'optim_wrapper', None)
         return EventClock(
             self.by_epoch, epoch,
@@ -58,11 +79,67 @@ class TicketEventHook(Hook):
     def planned_events(self, runner, interval) -> int:
         return self.clock(runner).planned_events(interval)
 
+    # -- guards --------------------------------------------------------------
+    def check_run(self, runner, **intervals) -> None:
+        """Refuse, before training, a loader without a single batch per
+        epoch and epoch-counted ``intervals`` (``key=value``) shorter than
+        one iteration."""
+        size, batch_size, drop_last = self.loader_geometry(runner)
+        world = get_world_size()
+        check_epoch_not_empty(size, batch_size, world, drop_last)
+        if self.by_epoch:
+            length = self.clock(runner).iters_per_epoch
+            detail = (f' (dataset of {size}, batch_size={batch_size}, '
+                      f'drop_last={drop_last}'
+                      + (f', {world} ranks' if world > 1 else '') + ')')
+            for key, value in intervals.items():
+                check_epoch_interval(value, key, length, detail)
+
+    @staticmethod
+    def check_finite_state(runner, before: str,
+                           iteration: Optional[int] = None) -> None:
+        """Stop the run if a weight or buffer of the model or of its EMA
+        copy is NaN or inf, before ``before`` acts on it."""
+        modules = {'': unwrap(runner.model)}
+        for i, ema in enumerate(ema_models(runner)):
+            modules[f'EMA{i or ""}'] = ema.module
+        check_finite_modules(
+            modules, runner.iter + 1 if iteration is None else iteration,
+            before)
+
+    def check_finite_step(self, runner, outputs) -> None:
+        """Stop the run if this iteration's loss is NaN or inf.
+
+        Under AMP (an optimizer wrapper with a ``loss_scaler``) the scaler
+        skips a step whose gradients overflow, so a non-finite loss is
+        fatal only if the weights went non-finite too.
+        """
+        if not non_finite_losses(outputs):
+            return
+        wrapper = getattr(runner, 'optim_wrapper', None)
+        wrappers = wrapper.values() if hasattr(wrapper, 'values') else [
+            wrapper]
+        if any(hasattr(w, 'loss_scaler') for w in wrappers):
+            self.check_finite_state(runner, 'the next step (AMP)')
+            return
+        check_finite_losses(outputs, runner.iter + 1)
+
     @staticmethod
     def save_ticket_state(runner, checkpoint: dict, key: str,
                           state: dict) -> None:
         """Put the searched architecture and this hook's ``state`` into
-        the checkpoint's ticket meta."""
+        the checkpoint's ticket meta.
+
+        A model with a NaN or inf weight raises :class:`~mmsupertickets.
+        engine.finite_checks.DivergenceError` instead: raised in
+        ``before_save_checkpoint`` it stops mmengine before the file is
+        written, so the last good checkpoint stays the newest.
+        """
+        meta = checkpoint.get('meta') or {}
+        TicketEventHook.check_finite_state(
+            runner, f'its checkpoint (iter {meta.get("iter", "?")}, epoch '
+            f'{meta.get("epoch", "?")}) was written',
+            meta.get('iter'))
         write_section(checkpoint, key, state, arch=full_arch(runner))
 
     @staticmethod
