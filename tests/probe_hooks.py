@@ -25,11 +25,13 @@ class KillChannelsHook(Hook):
 
     priority = 39  # just before SuperNetSearchHook
 
-    def __init__(self, at_iters=(3, ), share=0.3, whole_units=2, seed=0):
+    def __init__(self, at_iters=(3, ), share=0.3, whole_units=2, seed=0,
+                 max_units=None):
         self.at_iters = set(at_iters)
         self.share = share
         self.whole_units = whole_units
         self.seed = seed
+        self.max_units = max_units  # None: every unit loses channels
 
     @torch.no_grad()
     def after_train_iter(self, runner, batch_idx, data_batch=None,
@@ -42,6 +44,8 @@ class KillChannelsHook(Hook):
                                             for e in ema_models(runner)]
         units = [find_searchable_units(m) for m in models]
         for i, unit_set in enumerate(zip(*units)):
+            if self.max_units is not None and i >= self.max_units:
+                break
             dead = torch.rand(unit_set[0].channels, generator=g) < self.share
             if i < self.whole_units:
                 dead[:] = True
@@ -68,15 +72,21 @@ class ShrinkProbeHook(Hook):
         rebuilt = [n for n in plan.slices if n.endswith('conv.weight')
                    or n.endswith('project.weight')]
         dense_after = None
+        still_masked = []
         if pruning is not None:
             dense_after = all(n not in pruning.masks.masks for n in rebuilt)
+            still_masked = sorted(pruning.masks.masks)
+        from mmsupertickets.structures.searchable import \
+            find_searchable_units
+        unit_prefixes = [u.name + '.' for u in find_searchable_units(model)]
         from mmsupertickets.engine.runner_surgery import built_optimizers
         optim_params = {id(p) for o in built_optimizers(runner)
                         for g in o.param_groups for p in g['params']}
         live = dict(model.named_parameters())
         self.records.append(dict(
             iter=runner.iter + 1, rebuilt=len(rebuilt),
-            rebuilt_dense=dense_after,
+            rebuilt_dense=dense_after, sliced=sorted(plan.slices),
+            still_masked=still_masked, unit_prefixes=unit_prefixes,
             all_in_optimizer=bool(optim_params) and all(
                 id(p) in optim_params for p in live.values()),
             optimizer_size=len(optim_params), live_params=len(live)))

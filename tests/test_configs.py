@@ -137,6 +137,8 @@ def test_paper_settings(name):
     assert search['rho'] == want['rho'] and search['warmup'] == 25
     assert search['shrink_interval'] == want['shrink']
     assert search['threshold'] == 1e-3 and search['min_macs'] == 1e6
+    # The guard counts at the hook's default 224x224, as the reference.
+    assert 'min_macs_shape' not in search
     assert search.get('by_epoch', True) and pruning.get('by_epoch', True)
     assert pruning['prune_interval'] == want['prune']
     assert pruning['step'] == 0.1 and pruning['schedule'] == 'step'

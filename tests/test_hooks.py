@@ -128,6 +128,69 @@ def test_without_reactivation_masks_follow_the_shrink(cityscapes_root,
     assert probe.records and not probe.records[0]['rebuilt_dense']
 
 
+@pytest.mark.parametrize('scope', ['all', 'rebuilt', None])
+def test_which_masks_are_dense_after_a_shrink(scope, cityscapes_root,
+                                              tmp_path):
+    """'all': every kernel-path conv of the surviving blocks; 'rebuilt':
+    the tensors the shrink sliced; None: no mask is reset."""
+    # Channels die in three units only: the shrink leaves the others be.
+    hooks = [dict(h, whole_units=0, share=0.5, max_units=3)
+             if h['type'] == 'KillChannelsHook' else h for h in three_hooks()
+             if h['type'] != 'IterativeReactivationHook']
+    if scope is not None:
+        hooks.append(dict(type='IterativeReactivationHook', scope=scope))
+    runner = build_runner(seg_cfg(cityscapes_root, str(tmp_path),
+                                  max_iters=8, hooks=hooks))
+    runner.train()
+    probe = next(h for h in runner.hooks
+                 if type(h).__name__ == 'ShrinkProbeHook')
+    assert probe.records, 'no shrink happened'
+    rec = probe.records[0]
+    in_units = [n for n in rec['still_masked']
+                if n.startswith(tuple(rec['unit_prefixes']))]
+    outside = [n for n in rec['still_masked'] if n not in in_units]
+    sliced_masked = [n for n in rec['sliced'] if n in rec['still_masked']]
+    # Stem and shortcut convs keep their masks under every scope.
+    assert any('stem' in n for n in outside)
+    assert any('shortcut' in n for n in outside)
+    if scope == 'all':
+        assert in_units == []
+    elif scope == 'rebuilt':
+        assert sliced_masked == [] and in_units
+    else:
+        assert sliced_masked and in_units
+
+
+def test_final_shrink_is_unconditional_and_guard_counts_at_224(
+        cityscapes_root, tmp_path):
+    """A min_macs no dead set can reach skips every shrink but the last;
+    the guard's MACs are counted at 224x224, not at the 32x64 input."""
+    hooks = [dict(h, min_macs=1e15) if h['type'] == 'SuperNetSearchHook'
+             else h for h in three_hooks(kill_at=(4, 8))]
+    runner = build_runner(seg_cfg(cityscapes_root, str(tmp_path),
+                                  max_iters=8, hooks=hooks))
+    runner.train()
+    kinds = [e['event'] for e in events(str(tmp_path))]
+    assert 'shrink' not in kinds  # iteration 4: skipped by the guard
+    assert kinds.count('final shrink') == 1  # iteration 8: unconditional
+    search = hook_of(runner, SuperNetSearchHook)
+    assert search.input_shape == [32, 64]
+    assert search.min_macs_shape == [224, 224]
+    ratios = [search.guard_macs_per_channel[n] / m
+              for n, m in search.macs_per_channel.items() if m > 0]
+    # About (224 * 224) / (32 * 64) = 24.5, up to the strides' rounding.
+    assert 15 < min(ratios) and max(ratios) < 35, (min(ratios),
+                                                   max(ratios))
+
+
+def test_reactivation_scope_is_checked():
+    from mmsupertickets.engine.hooks import IterativeReactivationHook
+    with pytest.raises(ValueError, match="scope='some'"):
+        IterativeReactivationHook(scope='some')
+    with pytest.raises(ValueError, match="reactivation='some'"):
+        ProgressivePruningHook(reactivation='some')
+
+
 def test_resume_reproduces_arch_masks_and_weights(imagenet_root, tmp_path):
     """Epoch-based mmpretrain run, killed after epoch 2 and resumed."""
     hooks = three_hooks(by_epoch=True, shrink=1, prune=1, kill_at=(3, ))

@@ -19,7 +19,9 @@ demo_hooks = [
     # Adam moves a penalised γ by about the LR per step, so within a few
     # hundred steps it only settles within a few LR-steps of zero: a channel
     # is dead below |γ| = 0.05 instead of 1e-3.
-    dict(type='SuperNetSearchHook', threshold=0.05, by_epoch=True),
+    dict(type='SuperNetSearchHook', threshold=0.05, by_epoch=True,
+         # min_macs is tuned for each demo at its own profiling size.
+         min_macs_shape=None),
     # From 0.15 in steps of 0.15: the target 0.9 at the 6th event. The stock
     # classifiers are excluded as by default, and the stem: the narrow stem
     # holds under 1 % of the weights, and global magnitude ranking would

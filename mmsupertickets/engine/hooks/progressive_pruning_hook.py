@@ -12,6 +12,7 @@ from mmsupertickets.pruning.scorers import SCORERS
 from mmsupertickets.pruning.selection import SELECTIONS
 from mmsupertickets.registry import HOOKS
 from mmsupertickets.structures.masks import WeightMasks
+from mmsupertickets.structures.searchable import find_searchable_units
 from mmsupertickets.structures.shrink_plan import ShrinkPlan
 from mmsupertickets.structures.state_checks import (mark_masked_state,
                                                     unmark_masked_state)
@@ -23,7 +24,7 @@ from ..run_state import TicketRunState
 from ..runner_surgery import unwrap
 from .ticket_event_hook import TicketEventHook
 
-REACTIVATION_MODES = ('rebuilt', )
+REACTIVATION_MODES = ('all', 'rebuilt')
 
 @HOOKS.register_module()
 class ProgressivePruningHook(TicketEventHook):
@@ -47,10 +48,14 @@ class ProgressivePruningHook(TicketEventHook):
       buffer stops the run with a :class:`~mmsupertickets.engine.
       finite_checks.DivergenceError` (NaN scores would prune everything);
     - ``after_shrink``: masks are sliced with their weights; with
-      reactivation on (``reactivation='rebuilt'`` here, or an
-      ``IterativeReactivationHook`` in ``custom_hooks``) the masks of the
-      layers the shrink rebuilt are reset to dense instead, so their pruned
-      values rejoin training and the next prune event decides again;
+      reactivation on (``reactivation`` here, or an
+      ``IterativeReactivationHook`` in ``custom_hooks``) masks are reset to
+      dense instead, so their pruned values rejoin training and the next
+      prune event decides again: with ``'all'`` (the reference method's)
+      every kernel-path conv (expand, depthwise, project) of every
+      surviving block, whether or not it lost channels; with ``'rebuilt'``
+      only the tensors the shrink sliced. Stem, shortcut convs and head
+      convs outside the searchable blocks keep their masks;
     - the forward pass uses weight × mask; pruned values stay stored and get
       no gradient. Masks live in this hook and in
       ``checkpoint['meta']['supertickets']['pruning']``, not in the model.
@@ -76,10 +81,12 @@ class ProgressivePruningHook(TicketEventHook):
         by_epoch (bool): Unit of ``prune_interval``. Defaults to True.
         seed (int): Seed of the random scorer. Defaults to 0.
         reactivation (str, optional): What a shrink does to the masks:
-            None slices them with their weights and keeps them;
-            ``'rebuilt'`` makes the masks of every tensor the shrink sliced
-            dense. ``IterativeReactivationHook`` turns on ``'rebuilt'``
-            from a config. Defaults to None.
+            None slices them with their weights and keeps them; ``'all'``
+            makes every kernel-path conv of the searchable blocks dense
+            (the paper's reference implementation; about 99.9 % of the
+            prunable weights of the segmentation supernet); ``'rebuilt'``
+            only the tensors the shrink sliced. ``IterativeReactivationHook``
+            sets it from a config. Defaults to None.
 
     This hook is the one owner of the run's masks; other hooks reach them
     through :class:`~mmsupertickets.engine.run_state.TicketRunState`
@@ -259,12 +266,19 @@ class ProgressivePruningHook(TicketEventHook):
     # -- structure changes ---------------------------------------------------
     def after_shrink(self, runner, plan: ShrinkPlan) -> None:
         self.masks.follow_plan(plan)
-        if self.reactivation_mode(runner) == 'rebuilt':
-            rebuilt = [n for n in plan.slices if n in self.masks.masks]
-            revived = self.masks.reset(rebuilt)
-            print_log(f'[SuperTickets] reactivation: {len(rebuilt)} rebuilt '
-                      f'layers dense again, {revived} weights rejoin '
-                      'training', logger='current')
+        mode = self.reactivation_mode(runner)
+        if mode == 'rebuilt':
+            dense = [n for n in plan.slices if n in self.masks.masks]
+        elif mode == 'all':
+            units = tuple(u.name + '.' for u in find_searchable_units(
+                unwrap(runner.model)))
+            dense = [n for n in self.masks.masks if n.startswith(units)]
+        else:
+            return
+        revived = self.masks.reset(dense)
+        print_log(f'[SuperTickets] reactivation ({mode}): {len(dense)} '
+                  f'layers dense again, {revived} weights rejoin training',
+                  logger='current')
 
     # -- checkpoints ---------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:

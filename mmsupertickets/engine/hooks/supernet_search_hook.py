@@ -36,11 +36,15 @@ class SuperNetSearchHook(TicketEventHook):
       linearly from 0 to ``rho`` over ``warmup``. Frozen γ
       (``requires_grad=False``, e.g. under ``frozen_stages``) cannot move,
       so their units are left out of the search: no penalty, never shrunk;
-    - every ``shrink_interval`` (and at the last iteration): channels with
-      |γ| ≤ ``threshold`` in the live weights and in the EMA weights (when
-      an ``EMAHook`` is used; at the last iteration the EMA alone decides)
-      are dead; if they add up to at least ``min_macs`` MACs they are
-      removed, with empty kernel paths and blocks. Optimizer state, the EMA
+    - every ``shrink_interval``: channels with |γ| ≤ ``threshold`` in the
+      live weights and in the EMA weights (when an ``EMAHook`` is used) are
+      dead; if they add up to at least ``min_macs`` MACs, counted at
+      ``min_macs_shape`` (224×224 by default for every task, as the
+      reference method counts its guard), they are removed, with empty
+      kernel paths and blocks;
+    - at the last iteration the shrink is unconditional, as in the
+      reference: every dead channel goes, however few MACs it holds (the
+      EMA alone decides when there is one). Optimizer state, the EMA
       copy and DDP follow; other hooks get ``after_shrink(runner, plan)``.
       Decisions are made on rank 0 and broadcast;
     - every iteration, before a shrink and before a checkpoint: a NaN or
@@ -62,8 +66,13 @@ class SuperNetSearchHook(TicketEventHook):
             least one iteration's worth of epochs. Defaults to 10.
         threshold (float): |γ| at or below which a channel is dead.
             Defaults to 1e-3.
-        min_macs (float): Least MACs (at ``input_shape``) that the dead
-            channels must add up to for a shrink to happen. Defaults to 1e6.
+        min_macs (float): Least MACs (at ``min_macs_shape``) that the dead
+            channels must add up to for a shrink before the last iteration
+            to happen. Defaults to 1e6.
+        min_macs_shape (Sequence[int], optional): (H, W) at which the dead
+            channels' MACs are compared with ``min_macs``. Defaults to
+            (224, 224), the reference's for every task; None counts at
+            ``input_shape``.
         input_shape (Sequence[int], optional): (H, W) of the profiling input.
             Defaults to None (the size of the first training images).
         by_epoch (bool): Unit of ``warmup`` and ``shrink_interval``.
@@ -85,6 +94,7 @@ class SuperNetSearchHook(TicketEventHook):
                  threshold: float = 1e-3,
                  min_macs: float = 1e6,
                  input_shape: Optional[Sequence[int]] = None,
+                 min_macs_shape: Optional[Sequence[int]] = (224, 224),
                  by_epoch: bool = True):
         super().__init__(by_epoch=by_epoch)
         if rho < 0:
@@ -97,19 +107,23 @@ class SuperNetSearchHook(TicketEventHook):
             raise ValueError(f'threshold={threshold} must be >= 0')
         if min_macs < 0:
             raise ValueError(f'min_macs={min_macs} must be >= 0')
-        if input_shape is not None and (len(input_shape) != 2
-                                        or min(input_shape) <= 0):
-            raise ValueError(f'input_shape={input_shape} must be (H, W)')
+        for key, shape in (('input_shape', input_shape),
+                           ('min_macs_shape', min_macs_shape)):
+            if shape is not None and (len(shape) != 2 or min(shape) <= 0):
+                raise ValueError(f'{key}={shape} must be (H, W)')
         self.rho = rho
         self.warmup = warmup
         self.shrink_interval = shrink_interval
         self.threshold = threshold
         self.min_macs = min_macs
         self.input_shape = list(input_shape) if input_shape else None
+        self.min_macs_shape = list(min_macs_shape) if min_macs_shape \
+            else None
         self.current_rho = 0.0
         # Fixed at the start of the search, restored on resume.
         self.penalty_weights: Dict[str, float] = {}
         self.macs_per_channel: Dict[str, float] = {}
+        self.guard_macs_per_channel: Dict[str, float] = {}
         self.supernet_cost: Dict[str, int] = {}
         self._gammas: List[torch.nn.Parameter] = []
         self._weights: List[float] = []
@@ -151,6 +165,13 @@ class SuperNetSearchHook(TicketEventHook):
         macs = TicketRunState.of(runner).estimator.module_macs(model)
         self.macs_per_channel = {
             u.name: macs.get(u.name, 0) / max(u.channels, 1) for u in units}
+        guard_macs = macs
+        if self.min_macs_shape and self.min_macs_shape != self.input_shape:
+            guard_macs = ResourceEstimator(
+                self.min_macs_shape).module_macs(model)
+        self.guard_macs_per_channel = {
+            u.name: guard_macs.get(u.name, 0) / max(u.channels, 1)
+            for u in units}
         total = sum(u.channels for u in units)
         mean = sum(self.macs_per_channel[u.name] * u.channels
                    for u in units) / max(total, 1)
@@ -210,7 +231,7 @@ class SuperNetSearchHook(TicketEventHook):
 
     def dead_channels(self, runner, final: bool = False):
         """``{unit: kept indices}`` for units that lose channels, and the
-        MACs of the dead channels.
+        MACs of the dead channels at ``min_macs_shape``.
 
         Units with a frozen γ are skipped: their |γ| is whatever the
         pretrained weights hold, not a decision of the search.
@@ -231,7 +252,8 @@ class SuperNetSearchHook(TicketEventHook):
             num_dead = int((~live).sum())
             if num_dead:
                 keep[u.name] = live.nonzero().flatten().cpu()
-                dead_macs += num_dead * self.macs_per_channel.get(u.name, 0)
+                dead_macs += num_dead * self.guard_macs_per_channel.get(
+                    u.name, 0)
         return keep, dead_macs
 
     def shrink(self, runner, final: bool = False) -> None:
@@ -240,21 +262,25 @@ class SuperNetSearchHook(TicketEventHook):
         self.check_finite_state(runner, 'the shrink')
         keep, dead_macs = broadcast_object(self.dead_channels(runner, final))
         model = unwrap(runner.model)
-        if not keep or dead_macs < self.min_macs:
+        if not keep or (not final and dead_macs < self.min_macs):
+            shape = 'x'.join(map(str, self.min_macs_shape
+                                 or self.input_shape))
             print_log(
                 f'[SuperTickets] shrink skipped at iter {runner.iter + 1}: '
-                f'dead channels hold {dead_macs:.3g} MACs '
+                f'dead channels hold {dead_macs:.3g} MACs at {shape} '
                 f'(< min_macs={self.min_macs:.3g})', logger='current')
             return
-        removed = sum(
-            u.channels - len(keep[u.name])
-            for u in find_searchable_units(model) if u.name in keep)
+        dead = {u.name: u.channels - len(keep[u.name])
+                for u in find_searchable_units(model) if u.name in keep}
+        removed = sum(dead.values())
+        removed_macs = sum(n * self.macs_per_channel.get(name, 0)
+                           for name, n in dead.items())
         shrink_runner(runner, plan_channel_removal(model, keep))
         self._collect_gammas(runner)
         status = model_status(runner,
                               estimator=TicketRunState.of(runner).estimator)
         status.update(rho=self.current_rho, removed_channels=removed,
-                      removed_macs=dead_macs,
+                      removed_macs=removed_macs,
                       supernet_macs=self.supernet_cost.get('macs', 0),
                       supernet_params=self.supernet_cost.get('params', 0))
         report_event(runner, 'final shrink' if final else 'shrink', status)
@@ -264,6 +290,7 @@ class SuperNetSearchHook(TicketEventHook):
         self.save_ticket_state(runner, checkpoint, 'search', dict(
             penalty_weights=self.penalty_weights,
             macs_per_channel=self.macs_per_channel,
+            guard_macs_per_channel=self.guard_macs_per_channel,
             supernet_cost=self.supernet_cost,
             input_shape=self.input_shape,
             rho=self.rho))
@@ -273,6 +300,11 @@ class SuperNetSearchHook(TicketEventHook):
         if state:
             self.penalty_weights = dict(state['penalty_weights'])
             self.macs_per_channel = dict(state['macs_per_channel'])
+            # Checkpoints from before the guard had its own size counted it
+            # at input_shape.
+            self.guard_macs_per_channel = dict(
+                state.get('guard_macs_per_channel',
+                          state['macs_per_channel']))
             self.supernet_cost = dict(state['supernet_cost'])
             self.input_shape = list(state['input_shape'])
             self._publish_input_shape(runner)
