@@ -17,7 +17,7 @@ from mmengine.runner import Runner
 
 import mmsupertickets  # noqa: F401
 from mmsupertickets.apis.export import export_ticket
-from tiny_configs import seg_cfg
+from tiny_configs import cls_cfg, seg_cfg
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FCN_HR18 = 'mmseg::hrnet/fcn_hr18_4xb2-80k_cityscapes-512x1024.py'
@@ -59,6 +59,8 @@ def test_prune_a_stock_seg_model(base, cityscapes_root, tmp_path):
     for e in events:
         # Nothing searchable: no channel, path or block counts.
         assert not {'live_channels', 'kernel_paths', 'live_blocks'} & set(e)
+    # Costs at the first batch's image size (no search hook gives one).
+    assert 0 < prunes[-1]['sparse_macs'] < prunes[-1]['macs']
 
     cfg_file = str(tmp_path / 'train_cfg.py')
     Config(cfg).dump(cfg_file)
@@ -74,3 +76,32 @@ def test_prune_a_stock_seg_model(base, cityscapes_root, tmp_path):
          str(tmp_path / 'test')], capture_output=True, text=True, cwd=REPO,
         timeout=600, env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_prune_a_vision_transformer(imagenet_root, tmp_path):
+    """mmpretrain's ViT (DeiT-tiny widths): every nn.Linear is prunable,
+    the attention's qkv and proj included; the classifier is not."""
+    hooks = [dict(type='ProgressivePruningHook', target_sparsity=0.5,
+                  prune_interval=1, step=0.25)]
+    cfg = cls_cfg(imagenet_root, str(tmp_path / 'work'), max_epochs=2,
+                  hooks=hooks)
+    cfg['model'].update(
+        backbone=dict(type='VisionTransformer', arch='deit-tiny',
+                      img_size=32, patch_size=8, drop_path_rate=0.0),
+        neck=None,
+        head=dict(type='VisionTransformerClsHead', num_classes=10,
+                  in_channels=192, loss=dict(type='CrossEntropyLoss')))
+    runner = Runner.from_cfg(Config(cfg))
+    runner.train()
+    from mmsupertickets.engine.hooks import ProgressivePruningHook
+    hook = next(h for h in runner.hooks
+                if isinstance(h, ProgressivePruningHook))
+    masked = set(hook.masks.names())
+    assert 'backbone.layers.0.attn.qkv.weight' in masked
+    assert 'backbone.layers.0.attn.proj.weight' in masked
+    assert 'backbone.layers.0.ffn.layers.0.0.weight' in masked
+    assert 'head.layers.head.weight' not in masked
+    assert hook.sparsity(runner) == pytest.approx(0.5, abs=2e-3)
+    with open(tmp_path / 'work' / 'supertickets_events.jsonl') as f:
+        final = [json.loads(line) for line in f][-1]
+    assert 0 < final['sparse_macs'] < final['macs']

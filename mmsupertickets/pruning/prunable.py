@@ -8,8 +8,12 @@ __all__ = ['prunable_weights', 'DEFAULT_EXCLUDE']
 
 
 # Final classifiers of the stock mmseg / mmpose / mmpretrain heads.
+# The stock heads' final classifiers: mmseg's conv_seg (and the auxiliary
+# head), mmpose's heatmap final_layer, mmpretrain's LinearClsHead fc and
+# VisionTransformerClsHead layers.head.
 DEFAULT_EXCLUDE = (r'(^|\.)conv_seg\.', r'^head\.final_layer\.',
-                   r'^head\.fc\.', r'^auxiliary_head\.')
+                   r'^head\.fc\.', r'^head\.layers\.head\.',
+                   r'^auxiliary_head\.')
 
 
 def prunable_weights(model: nn.Module,

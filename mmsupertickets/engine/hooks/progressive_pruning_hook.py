@@ -6,6 +6,7 @@ import torch.nn as nn
 from mmengine.dist import get_rank
 from mmengine.logging import print_log
 
+from mmsupertickets.flops import ResourceEstimator
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE, prunable_weights
 from mmsupertickets.pruning.schedules import build_schedule
 from mmsupertickets.pruning.scorers import SCORERS
@@ -173,6 +174,15 @@ class ProgressivePruningHook(TicketEventHook):
                              'conv/linear not matched by '
                              f'exclude={self.exclude})')
         self.check_run(runner, prune_interval=self.prune_interval)
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        # Without a search hook (any stock model) costs are counted at the
+        # first batch's image size; the search hook, earlier, sets its own.
+        state = TicketRunState.of(runner)
+        if state.estimator is None and isinstance(data_batch, dict) and \
+                data_batch.get('inputs') is not None:
+            state.estimator = ResourceEstimator(
+                list(data_batch['inputs'][0].shape[-2:]))
 
     # -- events --------------------------------------------------------------
     def after_train_iter(self, runner, batch_idx, data_batch=None,
