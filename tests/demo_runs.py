@@ -4,6 +4,8 @@ import os.path as osp
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from mmsupertickets.testing import redirect_paths
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
@@ -29,17 +31,6 @@ def generate_demo_data(task, root):
                           num_val=1, image_size=(32, 32), seed=0)
 
 
-def _redirect(obj, old, new):
-    """Replace the prefix ``old`` of every string in a config tree."""
-    if isinstance(obj, dict):
-        return {k: _redirect(v, old, new) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_redirect(v, old, new) for v in obj)
-    if isinstance(obj, str) and obj.startswith(old):
-        return new + obj[len(old):]
-    return obj
-
-
 DEMO_DATA = {
     'cityscapes': 'cityscapes', 'ade20k': 'ade20k', 'coco': 'coco',
     'in1k': 'imagenet'
@@ -53,7 +44,7 @@ def demo_runner(path, tmp_path):
     data = next(v for k, v in DEMO_DATA.items() if k in path)
     root = str(tmp_path / 'data')
     generate_demo_data(data, root)
-    cfg = Config(_redirect(cfg.to_dict(), 'data/demo/', root + '/'))
+    cfg = Config(redirect_paths(cfg.to_dict(), 'data/demo/', root + '/'))
     cfg.work_dir = str(tmp_path / 'work')
     cfg.log_level = 'WARNING'
     cfg.default_hooks.logger.interval = 1

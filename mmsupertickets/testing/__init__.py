@@ -16,9 +16,10 @@ describing what was written. Output is a pure function of the arguments.
 from .ade20k import generate_ade20k
 from .cityscapes import generate_cityscapes
 from .coco_keypoints import generate_coco_keypoints
+from .data_root import redirect_paths
 from .imagenet import generate_imagenet
 
 __all__ = [
     'generate_cityscapes', 'generate_ade20k', 'generate_coco_keypoints',
-    'generate_imagenet'
+    'generate_imagenet', 'redirect_paths'
 ]

@@ -34,6 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from mmengine.config import Config
 
+from mmsupertickets.testing import redirect_paths
+
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
 if HERE not in sys.path:
@@ -83,16 +85,6 @@ def parse_args(argv=None):
     return args
 
 
-def _redirect(obj, old, new):
-    if isinstance(obj, dict):
-        return {k: _redirect(v, old, new) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_redirect(v, old, new) for v in obj)
-    if isinstance(obj, str) and obj.startswith(old):
-        return new + obj[len(old):]
-    return obj
-
-
 def run_config(path, work_dir, seed, iters=None, reactivation='keep',
                data_root=None, quick=False):
     """The config of one run: seed, length, reactivation scope, data."""
@@ -100,7 +92,7 @@ def run_config(path, work_dir, seed, iters=None, reactivation='keep',
     full = cfg.train_cfg.max_iters
     iters = iters or full
     if data_root:
-        cfg = Config(_redirect(cfg.to_dict(), 'data/demo/',
+        cfg = Config(redirect_paths(cfg.to_dict(), 'data/demo/',
                                data_root.rstrip('/') + '/'))
     if quick:
         # Tiny data: a few iterations per epoch; events every epoch.
