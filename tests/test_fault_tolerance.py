@@ -10,9 +10,11 @@ import os
 import signal
 import zipfile
 
+import pytest
 import torch
 
-from mmsupertickets.utils.resume import find_resumable_checkpoint
+from mmsupertickets.utils.resume import (NoResumableCheckpointError,
+                                         find_resumable_checkpoint)
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 from tiny_configs import ticket_run_cfg
 from train_runs import start_training, train
@@ -103,5 +105,7 @@ def test_resume_skips_damaged_and_missing_checkpoints(tmp_path):
     (tmp_path / 'last_checkpoint').write_text('')
     assert find_resumable_checkpoint(tmp_path) == str(tmp_path / 'iter_4.pth')
 
+    # Only damaged files left: refused, never a silent fresh start.
     (tmp_path / 'iter_4.pth').write_bytes(b'')
-    assert find_resumable_checkpoint(tmp_path) is None
+    with pytest.raises(NoResumableCheckpointError, match='iter_4.pth'):
+        find_resumable_checkpoint(tmp_path)

@@ -1,4 +1,6 @@
 """Transferring tickets across tasks with fixed masks."""
+import re
+
 import pytest
 import torch
 from mmengine.config import Config
@@ -6,6 +8,7 @@ from mmengine.runner import Runner
 
 import mmsupertickets  # noqa: F401
 from mmsupertickets.engine.hooks import ProgressivePruningHook
+from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 from mmsupertickets.structures.searchable import find_searchable_units
 from tiny_configs import cls_cfg, seg_cfg
@@ -103,3 +106,62 @@ def test_transfer_without_fixed_mask_holder_is_refused(seg_ticket,
         dict(type='TicketTransferHook', ticket=seg_ticket)])
     with pytest.raises(ValueError, match='prune_interval=None'):
         run(cfg)
+
+
+def _ticket_with_state(seg_ticket, path, rename):
+    """``seg_ticket`` saved again with its state_dict keys renamed."""
+    ticket = load_checkpoint_file(seg_ticket)
+    ticket['state_dict'] = {
+        new: v for new, v in ((rename(k), v)
+                              for k, v in ticket['state_dict'].items())
+        if new is not None}
+    torch.save(ticket, path)
+    return str(path)
+
+
+def _frozen(cfg):
+    # lr 0: the weights stay what the hook loaded (AdamW's decay is
+    # scaled by lr too), so they can be compared after the run.
+    cfg['optim_wrapper']['optimizer']['lr'] = 0.0
+    cfg['log_level'] = 'INFO'  # the hook's count goes to the log file
+    return cfg
+
+
+def test_transfer_loads_ddp_prefixed_weights(seg_ticket, cityscapes_root,
+                                             tmp_path):
+    ticket = _ticket_with_state(seg_ticket, tmp_path / 'ddp.pth',
+                                lambda k: 'module.' + k)
+    wd = tmp_path / 'run'
+    runner = run(_frozen(seg_cfg(cityscapes_root, str(wd), max_iters=1,
+                                 hooks=transfer_hooks(ticket))))
+    plain = load_checkpoint_file(seg_ticket)['state_dict']
+    own = runner.model.state_dict()
+    reinit = [re.compile(p) for p in DEFAULT_EXCLUDE]
+    expected = [k for k in plain
+                if k in own and not any(p.search(k) for p in reinit)]
+    assert len(expected) > 100
+    masks = next(h for h in runner.hooks
+                 if isinstance(h, ProgressivePruningHook)).masks.masks
+    params = dict(runner.model.named_parameters())
+    for k in expected:
+        if k in params:
+            want = plain[k] * masks[k] if k in masks else plain[k]
+            assert torch.equal(params[k].detach(), want), k
+    log = next(wd.glob('*/*.log')).read_text()
+    counts = re.findall(r'transferred \d+ units, (\d+) tensors', log)
+    assert counts == [str(len(expected))]
+
+
+@pytest.mark.parametrize('rename,message', [
+    (lambda k: 'other.' + k, r'loaded 0 tensors'),
+    (lambda k: None if k.startswith('decode_head.') else k,
+     r"none for the modules \['decode_head'\]"),
+])
+def test_transfer_of_unmatched_weights_is_refused(seg_ticket, cityscapes_root,
+                                                  tmp_path, rename, message):
+    ticket = _ticket_with_state(seg_ticket, tmp_path / 'bad.pth', rename)
+    cfg = seg_cfg(cityscapes_root, str(tmp_path / 'run'), max_iters=1,
+                  hooks=transfer_hooks(ticket))
+    with pytest.raises(ValueError, match=message) as err:
+        run(cfg)
+    assert 'bad.pth' in str(err.value)

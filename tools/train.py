@@ -26,7 +26,9 @@ from mmengine.runner import Runner
 from mmsupertickets.utils.checkpoint_io import safe_checkpoint_loading
 from mmsupertickets.utils.dist_launch import LAUNCHERS, setup_launcher
 from mmsupertickets.utils.preflight import check_datasets
-from mmsupertickets.utils.resume import find_resumable_checkpoint
+from mmsupertickets.utils.atomic_write import remove_stale_temp_files
+from mmsupertickets.utils.resume import (NoResumableCheckpointError,
+                                         find_resumable_checkpoint)
 
 
 def parse_args():
@@ -82,6 +84,11 @@ def enable_amp(cfg: Config) -> None:
     cfg.optim_wrapper.loss_scale = 'dynamic'
 
 
+def is_main_launch() -> bool:
+    """Whether this process is rank 0 (before the process group exists)."""
+    return os.environ.get('RANK', '0') == '0'
+
+
 def main():
     args = parse_args()
 
@@ -100,22 +107,29 @@ def main():
         enable_amp(cfg)
 
     if args.resume == 'auto':
-        # The newest complete checkpoint, not blindly last_checkpoint,
-        # which may name a file a crash truncated or the hook deleted.
-        resume_from = find_resumable_checkpoint(cfg.work_dir)
+        # Not blindly last_checkpoint: it may name a file a crash truncated
+        # or the hook deleted, and other runs may have left files here.
+        try:
+            resume_from = find_resumable_checkpoint(cfg.work_dir, cfg)
+        except NoResumableCheckpointError as err:
+            # Never restart from scratch over damaged checkpoints.
+            raise SystemExit(f'error: {err}')
         if resume_from is not None:
             cfg.resume = True
             cfg.load_from = resume_from
         else:
             # A fresh start, from the config's load_from if it has one.
             print_log(
-                f'--resume: no complete checkpoint in {cfg.work_dir}; '
-                'training from the start.',
+                f'--resume: no checkpoint in {cfg.work_dir}; training from '
+                'the start.',
                 logger='current',
                 level=logging.WARNING)
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    if args.resume is not None and is_main_launch():
+        # Temporary files of writes the interrupted run did not finish.
+        remove_stale_temp_files(cfg.work_dir)
 
     setup_launcher(cfg, args.launcher)
     check_datasets(cfg, ('train_dataloader', 'val_dataloader'))

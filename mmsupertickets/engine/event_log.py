@@ -2,23 +2,90 @@
 """
 import json
 import os.path as osp
-from typing import Dict
+import weakref
+from typing import Dict, List, Set, Tuple
 
 from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 
 from mmsupertickets.flops import format_count
+from mmsupertickets.utils.atomic_write import _write_atomically
 from .ticket_meta import EVENTS_FILE
 
 __all__ = ['report_event']
+
+# Runtime info of the message hub, so saved in every checkpoint: how many
+# lines the events file held after the run's last event.
+EVENT_LINES_KEY = 'supertickets/event_lines'
+
+# Per runner: the (event, iter, epoch) of the lines of this run in the file
+# and how many lines the file holds; filled at the runner's first event.
+_runs: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
+
+
+def _event_key(record: dict) -> Tuple:
+    return (record.get('event'), record.get('iter'), record.get('epoch'))
+
+
+def _read_lines(path: str) -> List[str]:
+    """The JSON lines of ``path``; a line a kill cut short is dropped."""
+    if not osp.isfile(path):
+        return []
+    lines = []
+    with open(path) as f:
+        for line in f:
+            try:
+                json.loads(line)
+            except ValueError:
+                continue
+            lines.append(line.rstrip('\n') + '\n')
+    return lines
+
+
+def _was_resumed(runner) -> bool:
+    # mmengine sets both when ``resume`` really loaded a checkpoint.
+    return bool(getattr(runner, '_resume', False)
+                and getattr(runner, '_has_loaded', False))
+
+
+def _sync_events_file(runner, path: str) -> Dict:
+    """Bring the events file in line with the run's state, once per runner.
+
+    A resumed run replays the steps after its checkpoint, so their events
+    come again: the lines the file got after that checkpoint (counted in
+    the checkpoint's message hub) are dropped. A fresh run keeps what the
+    file holds and appends to it, as before.
+    """
+    lines = _read_lines(path)
+    kept = lines
+    logged = runner.message_hub.get_info(EVENT_LINES_KEY)
+    resumed = _was_resumed(runner)
+    if resumed and isinstance(logged, int):
+        kept = lines[:logged]
+    seen: Set[Tuple] = set()
+    if resumed:
+        # Without a count (a checkpoint older than the run's first event)
+        # the whole file is checked for events already written.
+        seen = {_event_key(json.loads(line)) for line in kept}
+    if kept != lines or (osp.isfile(path) and _file_differs(path, kept)):
+        _write_atomically(path, lambda f: f.write(''.join(kept).encode()))
+    return dict(seen=seen, count=len(kept))
+
+
+def _file_differs(path: str, lines: List[str]) -> bool:
+    with open(path) as f:
+        return f.read() != ''.join(lines)
 
 
 def report_event(runner, event: str, status: Dict[str, float]) -> None:
     """Log an event, send its scalars to the visualizer, append to a file.
 
     ``<work_dir>/supertickets_events.jsonl`` (:data:`EVENTS_FILE`) gets one
-    JSON line per event,
-    which the demo report and plots read.
+    JSON line per event, which the demo report and plots read. The file
+    stays free of duplicates across resumes: a resumed run first drops the
+    lines written after the checkpoint it resumed from (they are replayed),
+    and an event already in the file for the same kind, iteration and
+    epoch is not written again.
     """
     scalars = {f'supertickets/{k}': v for k, v in status.items()
                if isinstance(v, (int, float))}
@@ -36,9 +103,18 @@ def report_event(runner, event: str, status: Dict[str, float]) -> None:
                          else f'{key}={v}')
     print_log(f'[SuperTickets] {event} at iter {runner.iter + 1} '
               f'(epoch {runner.epoch}): ' + ', '.join(parts), logger='current')
-    if is_main_process():
-        record = dict(event=event, iter=runner.iter + 1, epoch=runner.epoch,
-                      **status)
-        with open(osp.join(runner.work_dir, EVENTS_FILE),
-                  'a') as f:
+    if not is_main_process():
+        return
+    path = osp.join(runner.work_dir, EVENTS_FILE)
+    run = _runs.get(runner)
+    if run is None:
+        run = _runs[runner] = _sync_events_file(runner, path)
+    record = dict(event=event, iter=runner.iter + 1, epoch=runner.epoch,
+                  **status)
+    key = _event_key(record)
+    if key not in run['seen']:
+        with open(path, 'a') as f:
             f.write(json.dumps(record) + '\n')
+        run['seen'].add(key)
+        run['count'] += 1
+    runner.message_hub.update_info(EVENT_LINES_KEY, run['count'])

@@ -8,14 +8,87 @@ rename it over the target only once it is complete.
 """
 import os
 import os.path as osp
+import re
+import threading
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable, List, Optional, Union
 
 import torch
 from mmengine.fileio import LocalBackend, register_backend
 
-__all__ = ['save_checkpoint_atomically', 'AtomicLocalBackend']
+__all__ = [
+    'save_checkpoint_atomically', 'AtomicLocalBackend',
+    'remove_stale_temp_files'
+]
+
+# ``.<target name>.<pid>.<8 hex digits>.tmp``, as _write_atomically names
+# its temporary files.
+_TEMP_NAME = re.compile(r'^\.(?P<target>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$')
+# Temporary files this process is writing right now.
+_IN_FLIGHT = set()
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+def _temp_name(path: str) -> str:
+    return (f'.{osp.basename(path)}.{os.getpid()}.'
+            f'{uuid.uuid4().hex[:8]}.tmp')
+
+
+def _writer_alive(pid: int, tmp_path: str) -> bool:
+    """Whether the write that owns ``tmp_path`` may still be going on."""
+    if pid == os.getpid():
+        # Our own pid: a killed run's container may have had the same one.
+        with _IN_FLIGHT_LOCK:
+            return tmp_path in _IN_FLIGHT
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: the process exists
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: Union[str, Path],
+                            target: Optional[str] = None) -> List[str]:
+    """Remove temporary files that killed atomic writes left in ``folder``.
+
+    A write killed before its rename leaves ``.<name>.<pid>.<hex>.tmp``
+    beside its target; nothing else would ever remove it. Only files of
+    exactly that pattern are removed, and only when the process that wrote
+    them is gone; any other file stays.
+
+    Args:
+        folder (str | Path): Where to look (not recursively).
+        target (str, optional): Only the temporary files of this target
+            name (a base name such as ``'iter_12.pth'``). Defaults to None,
+            any target.
+
+    Returns:
+        list[str]: The removed files.
+    """
+    folder = os.fspath(folder)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        match = _TEMP_NAME.match(name)
+        if match is None or (target is not None
+                             and match.group('target') != target):
+            continue
+        tmp_path = osp.join(folder, name)
+        if _writer_alive(int(match.group('pid')), tmp_path):
+            continue
+        try:
+            os.remove(tmp_path)
+        except OSError:  # already gone, or not ours to remove
+            continue
+        removed.append(tmp_path)
+    return removed
+
 
 def _write_atomically(path: Union[str, Path],
                       write: Callable[[Any], None]) -> None:
@@ -30,9 +103,11 @@ def _write_atomically(path: Union[str, Path],
     path = os.fspath(path)
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    tmp_path = osp.join(
-        folder, f'.{osp.basename(path)}.{os.getpid()}.'
-        f'{uuid.uuid4().hex[:8]}.tmp')
+    # Earlier writes of this target that were killed left these behind.
+    remove_stale_temp_files(folder, osp.basename(path))
+    tmp_path = osp.join(folder, _temp_name(path))
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT.add(tmp_path)
     try:
         # 'x' creates with the usual umask permissions (unlike mkstemp's
         # 0600), so the final file looks like any other written file.
@@ -45,6 +120,9 @@ def _write_atomically(path: Union[str, Path],
         if osp.lexists(tmp_path):
             os.remove(tmp_path)
         raise
+    finally:
+        with _IN_FLIGHT_LOCK:
+            _IN_FLIGHT.discard(tmp_path)
     # Persist the rename itself; not every platform can open a folder.
     try:
         dir_fd = os.open(folder, os.O_RDONLY)

@@ -106,19 +106,9 @@ class TicketTransferHook(Hook):
         rewrap_if_pending(runner)
         loaded = 0
         if self.weights:
-            state = {k: v for k, v in checkpoint['state_dict'].items()
-                     if self._selected(k)
-                     and not any(p.search(k) for p in self.reinit)}
-            own = model.state_dict()
-            bad = [k for k, v in state.items()
-                   if k in own and own[k].shape != v.shape]
-            if bad:
-                raise ValueError(
-                    f'ticket weights do not fit this model, e.g. {bad[0]}: '
-                    f'{tuple(state[bad[0]].shape)} vs '
-                    f'{tuple(own[bad[0]].shape)}')
-            model.load_state_dict(state, strict=False)
-            loaded = len(state)
+            loaded = self._load_weights(model, checkpoint['state_dict'],
+                                        sorted({n.split('.', 1)[0]
+                                                for n in arch}))
         masks = {k: v for k, v in read_masks(checkpoint).items()
                  if self._selected(k)}
         pruning.load_masks(runner, masks, bake=True)
@@ -128,6 +118,57 @@ class TicketTransferHook(Hook):
             f' and {len(masks)} masks from {self.ticket} '
             f'({"trained" if self.weights else "fresh"} weights); '
             f'sparsity {pruning.sparsity(runner):.4f}', logger='current')
+
+    def _load_weights(self, model, state_dict: dict,
+                      covered: Sequence[str]) -> int:
+        """Load the selected ticket weights; return how many were loaded.
+
+        Keys saved from a DDP-wrapped model (``module.`` prefix) are
+        accepted. Raises when nothing matches, or when a module asked for
+        (``modules``, else every module the ticket's units cover) that has
+        transferable weights got none of them.
+        """
+        own = model.state_dict()
+        state = {}
+        for key, value in state_dict.items():
+            # DDP checkpoints name every weight 'module.<name>'.
+            if key.startswith('module.') and key not in own:
+                key = key[len('module.'):]
+            if self._selected(key) and not any(
+                    p.search(key) for p in self.reinit):
+                state[key] = value
+        bad = [k for k, v in state.items()
+               if k in own and own[k].shape != v.shape]
+        if bad:
+            raise ValueError(
+                f'ticket weights do not fit this model, e.g. {bad[0]}: '
+                f'{tuple(state[bad[0]].shape)} vs '
+                f'{tuple(own[bad[0]].shape)}')
+        # Only keys the model has are really loaded; the rest is counted
+        # as not loaded, whatever the checkpoint offered.
+        loaded = [k for k in state if k in own]
+        # Weights kept fresh (``reinit``) go in with this run's values:
+        # searchable modules refuse a state that covers them only in part.
+        full = {k: v for k, v in own.items() if self._selected(k)}
+        full.update((k, state[k]) for k in loaded)
+        model.load_state_dict(full, strict=False)
+        asked = list(self.modules) if self.modules is not None else list(
+            covered)
+        missed = [
+            m for m in asked
+            if any(k.startswith(m + '.') and not any(
+                p.search(k) for p in self.reinit) for k in own)
+            and not any(k.startswith(m + '.') for k in loaded)
+        ]
+        if not loaded or missed:
+            example = next(iter(state_dict), None)
+            raise ValueError(
+                f'TicketTransferHook(weights=True) loaded {len(loaded)} '
+                f'tensors from {self.ticket}'
+                + (f'; none for the modules {missed}' if missed else '')
+                + f': its state_dict keys (e.g. {example!r}) do not match '
+                f'the model (e.g. {next(iter(own), None)!r})')
+        return len(loaded)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         writable_ticket_meta(checkpoint)['transferred_from'] = self.ticket
