@@ -224,6 +224,9 @@ class EventRunner:
         self.visualizer = None
         self.iter = 0
         self.epoch = 0
+        # The hooks check the epoch's geometry before training.
+        self.train_dataloader = torch.utils.data.DataLoader(
+            list(range(4)), batch_size=1)
 
     def call_hook(self, fn_name, **kwargs):
         for hook in self.hooks:
