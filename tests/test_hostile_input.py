@@ -173,3 +173,44 @@ def test_a_narrower_checkpoint_is_refused_without_the_hooks(run, tmp_path):
                    tmp_path / 'b')
     assert rc != 0
     assert 'pruning masks' in log and 'export_ticket' in log
+
+
+class _Payload:
+    """Unpickling it runs a command, as a hostile checkpoint's pickle."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}', ))
+
+
+def test_a_remote_checkpoint_goes_through_the_allow_list(run, tmp_path):
+    """tools/test.py with an http:// checkpoint whose pickle runs code."""
+    import functools
+    import http.server
+    import threading
+    www = tmp_path / 'www'
+    www.mkdir()
+    marker = tmp_path / 'MARKER'
+    ckpt = load_checkpoint_file(run['ckpt'])
+    ckpt['meta']['note'] = _Payload(marker)
+    torch.save(ckpt, www / 'evil.pth')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(www))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f'http://127.0.0.1:{server.server_address[1]}/evil.pth'
+        proc = subprocess.run(
+            [sys.executable, osp.join(REPO, 'tools', 'test.py'),
+             run['cfg_file'], url, '--work-dir', str(tmp_path / 'test')],
+            capture_output=True, text=True, cwd=REPO, timeout=600,
+            env=dict(os.environ, OMP_NUM_THREADS='1',
+                     TORCH_HOME=str(tmp_path / 'hub')))
+    finally:
+        server.shutdown()
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert 'system' in log and 'evil.pth' in log  # the refused global
+    assert not marker.exists()
