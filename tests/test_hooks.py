@@ -183,6 +183,27 @@ def test_final_shrink_is_unconditional_and_guard_counts_at_224(
                                                    max(ratios))
 
 
+def test_channel_divisor_keeps_every_width_a_multiple(cityscapes_root,
+                                                     tmp_path):
+    hooks = [dict(h, channel_divisor=8) if h['type'] == 'SuperNetSearchHook'
+             else h for h in three_hooks()]
+    runner = build_runner(seg_cfg(cityscapes_root, str(tmp_path),
+                                  max_iters=8, hooks=hooks))
+    runner.train()
+    from mmsupertickets.apis.export import export_ticket
+    from mmsupertickets.structures.arch import export_arch
+    arch = export_arch(runner.model)
+    assert any(0 < c < 64 for c in arch.values())  # some units shrank
+    assert all(c % 8 == 0 for c in arch.values()), arch
+    summary = export_ticket(Config(seg_cfg(cityscapes_root, str(tmp_path),
+                                           hooks=hooks)),
+                            str(tmp_path / 'iter_8.pth'),
+                            str(tmp_path / 'ticket'))
+    assert summary['units']['channel_divisor'] == 8
+    with pytest.raises(ValueError, match='channel_divisor=0'):
+        SuperNetSearchHook(channel_divisor=0)
+
+
 def test_reactivation_scope_is_checked():
     from mmsupertickets.engine.hooks import IterativeReactivationHook
     with pytest.raises(ValueError, match="scope='some'"):

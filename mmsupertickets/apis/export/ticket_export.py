@@ -285,7 +285,8 @@ def export_ticket(config: Union[str, Config, dict],
             units=dict(
                 total=len(arch),
                 kept=sum(1 for c in arch.values() if c > 0),
-                channels=sum(arch.values())),
+                channels=sum(arch.values()),
+                channel_divisor=search.get('channel_divisor', 1)),
             rebuilt_from_config_max_abs_diff=rebuild_diff,
             onnx=onnx_result,
             speedup=SPEEDUP_NOTE)

@@ -6,6 +6,7 @@ from mmengine.logging import print_log
 
 from mmsupertickets.flops import ResourceEstimator
 from mmsupertickets.registry import HOOKS
+from mmsupertickets.structures.channel_rounding import round_live_channels
 from mmsupertickets.structures.searchable import (find_searchable_units,
                                                   require_searchable)
 from mmsupertickets.structures.shrink_plan import plan_channel_removal
@@ -73,6 +74,12 @@ class SuperNetSearchHook(TicketEventHook):
             channels' MACs are compared with ``min_macs``. Defaults to
             (224, 224), the reference's for every task; None counts at
             ``input_shape``.
+        channel_divisor (int): Keep the live channels of every unit a
+            multiple of this (or zero) at every shrink, keeping the
+            largest-|γ| ones: 8, 16 or 32 suit tensor cores and most
+            inference engines. Units not yet at a multiple (supernet widths
+            need not be) are rounded at the first shrink that happens; the
+            last shrink always happens. Defaults to 1 (any width).
         input_shape (Sequence[int], optional): (H, W) of the profiling input.
             Defaults to None (the size of the first training images).
         by_epoch (bool): Unit of ``warmup`` and ``shrink_interval``.
@@ -95,6 +102,7 @@ class SuperNetSearchHook(TicketEventHook):
                  min_macs: float = 1e6,
                  input_shape: Optional[Sequence[int]] = None,
                  min_macs_shape: Optional[Sequence[int]] = (224, 224),
+                 channel_divisor: int = 1,
                  by_epoch: bool = True):
         super().__init__(by_epoch=by_epoch)
         if rho < 0:
@@ -107,6 +115,11 @@ class SuperNetSearchHook(TicketEventHook):
             raise ValueError(f'threshold={threshold} must be >= 0')
         if min_macs < 0:
             raise ValueError(f'min_macs={min_macs} must be >= 0')
+        if isinstance(channel_divisor, bool) or not isinstance(
+                channel_divisor, int) or channel_divisor < 1:
+            raise ValueError(f'channel_divisor={channel_divisor!r} must be '
+                             'a positive integer')
+        self.channel_divisor = channel_divisor
         for key, shape in (('input_shape', input_shape),
                            ('min_macs_shape', min_macs_shape)):
             if shape is not None and (len(shape) != 2 or min(shape) <= 0):
@@ -249,6 +262,12 @@ class SuperNetSearchHook(TicketEventHook):
                 ema_live = ema_units[u.name].norm.weight.detach().abs() \
                     > self.threshold
                 live = ema_live if final else (live | ema_live)
+            if self.channel_divisor > 1:
+                source = ema_units[u.name] if final and u.name in \
+                    ema_units else u
+                live = round_live_channels(
+                    live, source.norm.weight.detach().abs(),
+                    self.channel_divisor)
             num_dead = int((~live).sum())
             if num_dead:
                 keep[u.name] = live.nonzero().flatten().cpu()
@@ -293,6 +312,7 @@ class SuperNetSearchHook(TicketEventHook):
             guard_macs_per_channel=self.guard_macs_per_channel,
             supernet_cost=self.supernet_cost,
             input_shape=self.input_shape,
+            channel_divisor=self.channel_divisor,
             rho=self.rho))
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
