@@ -11,9 +11,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmsupertickets.registry import MODELS
 from mmsupertickets.structures.arch import apply_arch
-from mmsupertickets.structures.state_checks import ExactStateLoading
-from ..layers import (MultiKernelInvertedResidual, TokenTransformer,
-                      check_norm_cfg, init_hrnas_weights)
+from ..layers import (HRNASModule, MultiKernelInvertedResidual,
+                      TokenTransformer, check_norm_cfg)
 
 
 class FuseModule(nn.Module):
@@ -97,7 +96,7 @@ class HRNASStage(nn.Module):
 
 
 @MODELS.register_module()
-class SuperTicketHRNet(ExactStateLoading, BaseModule):
+class SuperTicketHRNet(HRNASModule, BaseModule):
     """The HR-NAS multi-resolution supernet that SuperTickets are drawn from.
 
     A stem of two stride-2 Conv-BN-ReLU, then stages of a neighbour-only fuse
@@ -217,12 +216,6 @@ class SuperTicketHRNet(ExactStateLoading, BaseModule):
         if arch is not None:
             apply_arch(self, arch)
         self._freeze_stages()
-
-    def init_weights(self) -> None:
-        if self.init_cfg is not None:
-            super().init_weights()
-        else:
-            init_hrnas_weights(self, self.conv_init_std)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         xs = [self.stem(x)]

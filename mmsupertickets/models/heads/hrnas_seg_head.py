@@ -7,12 +7,11 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 
 from mmsupertickets.registry import MODELS
 from mmsupertickets.structures.arch import apply_arch
-from mmsupertickets.structures.state_checks import ExactStateLoading
-from ..layers import MultiKernelInvertedResidual, init_hrnas_weights
+from ..layers import HRNASModule, MultiKernelInvertedResidual
 
 
 @MODELS.register_module()
-class HRNASSegHead(ExactStateLoading, BaseDecodeHead):
+class HRNASSegHead(HRNASModule, BaseDecodeHead):
     """Resize-and-concatenate, one searchable IR block, a 1×1 classifier.
 
     The four branches of the backbone are resized to the first one's size
@@ -112,12 +111,6 @@ class HRNASSegHead(ExactStateLoading, BaseDecodeHead):
             act_cfg=act_cfg)
         if arch is not None:
             apply_arch(self, arch)
-
-    def init_weights(self) -> None:
-        if self.init_cfg is not None:
-            super().init_weights()
-        else:
-            init_hrnas_weights(self, self.conv_init_std)
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
         x = self._transform_inputs(inputs)

@@ -8,13 +8,12 @@ from mmengine.model import BaseModule
 
 from mmsupertickets.registry import MODELS
 from mmsupertickets.structures.arch import apply_arch
-from mmsupertickets.structures.state_checks import ExactStateLoading
-from ..layers import (MultiKernelInvertedResidual, check_norm_cfg,
-                      init_hrnas_weights)
+from ..layers import (HRNASModule, MultiKernelInvertedResidual,
+                      check_norm_cfg)
 
 
 @MODELS.register_module()
-class HRNASClsNeck(ExactStateLoading, BaseModule):
+class HRNASClsNeck(HRNASModule, BaseModule):
     """Merge the branches from high to low resolution, then pool to a vector.
 
     ``incre{i}`` = IR(in_i → head_i) per branch; ``down{i}`` = stride-2
@@ -113,12 +112,6 @@ class HRNASClsNeck(ExactStateLoading, BaseModule):
             else nn.Identity()
         if arch is not None:
             apply_arch(self, arch)
-
-    def init_weights(self) -> None:
-        if self.init_cfg is not None:
-            super().init_weights()
-        else:
-            init_hrnas_weights(self, self.conv_init_std)
 
     def forward(self,
                 inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor]:

@@ -7,12 +7,11 @@ from mmengine.model import BaseModule
 
 from mmsupertickets.registry import MODELS
 from mmsupertickets.structures.arch import apply_arch
-from mmsupertickets.structures.state_checks import ExactStateLoading
-from ..layers import MultiKernelInvertedResidual, init_hrnas_weights
+from ..layers import HRNASModule, MultiKernelInvertedResidual
 
 
 @MODELS.register_module()
-class HRNASFusionNeck(ExactStateLoading, BaseModule):
+class HRNASFusionNeck(HRNASModule, BaseModule):
     """Resize every input to the first one's size, concatenate, one IR block.
 
     This is the body of HR-NAS's keypoint (and segmentation) head without
@@ -100,12 +99,6 @@ class HRNASFusionNeck(ExactStateLoading, BaseModule):
             act_cfg=act_cfg)
         if arch is not None:
             apply_arch(self, arch)
-
-    def init_weights(self) -> None:
-        if self.init_cfg is not None:
-            super().init_weights()
-        else:
-            init_hrnas_weights(self, self.conv_init_std)
 
     def forward(self,
                 inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor]:
