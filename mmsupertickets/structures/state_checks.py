@@ -16,14 +16,15 @@ with only size-mismatch warnings, or ignore the masks. Two checks stop it:
 The error names the export route, whose folder loads anywhere.
 """
 from collections import OrderedDict
-from typing import Iterable
+from typing import Iterable, Optional, Tuple
 
+import torch
 import torch.nn as nn
 
 __all__ = [
     'MASKED_STATE_KEY', 'EXPORT_ROUTE', 'TicketStateError',
-    'mark_masked_state', 'unmark_masked_state', 'check_state_fits',
-    'ExactStateLoading'
+    'mark_masked_state', 'unmark_masked_state', 'state_difference',
+    'check_state_fits', 'ExactStateLoading'
 ]
 
 MASKED_STATE_KEY = 'supertickets_masked_weights'
@@ -70,6 +71,38 @@ def unmark_masked_state(state_dict: dict) -> None:
             entry.pop(MASKED_STATE_KEY, None)
 
 
+def state_difference(own: dict, given: dict) -> Tuple[int, Optional[str]]:
+    """How many tensors of ``given`` differ from ``own`` (missing,
+    unexpected, other shape), and a description with the first examples.
+
+    Returns:
+        tuple: ``(0, None)`` when ``given`` fits ``own`` strictly.
+
+    Example:
+        >>> import torch
+        >>> state_difference({'w': torch.zeros(2)}, {'w': torch.zeros(3)})
+        (1, '1 shape mismatches (e.g. w: (3,) in the checkpoint, (2,) in the model)')
+    """
+    missing = [k for k in own if k not in given]
+    unexpected = [k for k in given if k not in own]
+    mismatched = [k for k in own if k in given and torch.is_tensor(given[k])
+                  and given[k].shape != own[k].shape]
+    parts = []
+    if missing:
+        parts.append(f'{len(missing)} model tensors missing from it (e.g. '
+                     f'{missing[:3]})')
+    if unexpected:
+        parts.append(f'{len(unexpected)} tensors the model does not have '
+                     f'(e.g. {unexpected[:3]})')
+    if mismatched:
+        k = mismatched[0]
+        parts.append(f'{len(mismatched)} shape mismatches (e.g. {k}: '
+                     f'{tuple(given[k].shape)} in the checkpoint, '
+                     f'{tuple(own[k].shape)} in the model)')
+    count = len(missing) + len(unexpected) + len(mismatched)
+    return count, '; '.join(parts) or None
+
+
 def check_state_fits(module: nn.Module, state_dict: dict, prefix: str,
                      local_metadata: dict) -> None:
     """Refuse a state that would load ``module`` only in part.
@@ -81,32 +114,23 @@ def check_state_fits(module: nn.Module, state_dict: dict, prefix: str,
         TicketStateError: the state carries pruning masks elsewhere, or its
             shapes differ from the module's (count and first mismatches).
     """
+    name = f'{type(module).__name__} {prefix.rstrip(".") or "(root)"}'
     masked = local_metadata.get(MASKED_STATE_KEY)
     if masked:
         raise TicketStateError(
-            f'{type(module).__name__} {prefix.rstrip(".") or "(root)"}: '
-            f'this is a SuperTickets training checkpoint whose {masked} '
-            'pruning masks live in meta.supertickets, which this loader '
-            f'does not read; {EXPORT_ROUTE}')
-    own = {prefix + k: v for k, v in module.state_dict().items()}
-    given = [k for k in state_dict if k.startswith(prefix)]
+            f'{name}: this is a SuperTickets training checkpoint whose '
+            f'{masked} pruning masks live in meta.supertickets, which this '
+            f'loader does not read; {EXPORT_ROUTE}')
+    given = {k[len(prefix):]: v for k, v in state_dict.items()
+             if k.startswith(prefix)}
     if not given:
         return
-    problems = []
-    for k in sorted(own):
-        if k not in state_dict:
-            problems.append(f'{k} missing')
-        elif tuple(state_dict[k].shape) != tuple(own[k].shape):
-            problems.append(f'{k}: {tuple(state_dict[k].shape)} in the '
-                            f'checkpoint, {tuple(own[k].shape)} in the model')
-    problems += [f'{k} not in the model' for k in sorted(given)
-                 if k not in own]
-    if problems:
+    count, difference = state_difference(module.state_dict(), given)
+    if count:
         raise TicketStateError(
-            f'{type(module).__name__} {prefix.rstrip(".") or "(root)"}: the '
-            f'checkpoint does not fit this model ({len(problems)} tensors '
-            f'differ, first: {"; ".join(problems[:3])}). A checkpoint of a '
-            f'searched subnet or of another architecture? {EXPORT_ROUTE}')
+            f'{name}: the checkpoint does not fit this model ({count} '
+            f'tensors differ: {difference}). A checkpoint of a searched '
+            f'subnet or of another architecture? {EXPORT_ROUTE}')
 
 
 class ExactStateLoading:

@@ -8,6 +8,7 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from mmsupertickets.structures.arch import prefixed_arch
+from mmsupertickets.structures.state_checks import state_difference
 
 __all__ = [
     'WEIGHT_NOTES', 'build_model', 'arch_owners', 'select_weights',
@@ -148,31 +149,15 @@ def state_dict_difference(model: nn.Module, state: Dict) -> Optional[str]:
 
     Returns:
         str | None: Missing, unexpected and mismatched tensors (counts and
-        first examples), or None when ``state`` fits strictly.
+        first examples), or None when ``state`` fits strictly; see
+        :func:`~mmsupertickets.structures.state_checks.state_difference`.
 
     Example:
         >>> state_dict_difference(nn.Linear(2, 3),
         ...                       {'weight': torch.zeros(3, 2)})
         "1 model tensors missing from it (e.g. ['bias'])"
     """
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [k for k in own if k in state and torch.is_tensor(state[k])
-                  and state[k].shape != own[k].shape]
-    parts = []
-    if missing:
-        parts.append(f'{len(missing)} model tensors missing from it (e.g. '
-                     f'{missing[:3]})')
-    if unexpected:
-        parts.append(f'{len(unexpected)} tensors the model does not have '
-                     f'(e.g. {unexpected[:3]})')
-    if mismatched:
-        k = mismatched[0]
-        parts.append(f'{len(mismatched)} shape mismatches (e.g. {k}: '
-                     f'{tuple(state[k].shape)} in the checkpoint, '
-                     f'{tuple(own[k].shape)} in the model)')
-    return '; '.join(parts) or None
+    return state_difference(model.state_dict(), state)[1]
 
 
 def plain_state_dict(model: nn.Module) -> 'OrderedDict[str, torch.Tensor]':
