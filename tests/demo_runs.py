@@ -4,7 +4,7 @@ import os.path as osp
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmsupertickets.testing import redirect_paths
+from mmsupertickets.testing import events_every_epoch, redirect_paths
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -61,16 +61,6 @@ def demo_runner(path, tmp_path):
     else:
         cfg.train_cfg.max_epochs = 2
         cfg.train_cfg.val_interval = 2
-    # Events every epoch. γ cannot fall to 1e-3 in a few steps: a
-    # threshold of 1 kills the channels whose γ the penalty pushed below
-    # their initial value of 1, so the first shrink really removes some.
-    for hook in cfg.custom_hooks:
-        if hook['type'] == 'SuperNetSearchHook':
-            hook.update(warmup=0, shrink_interval=1, threshold=1.0,
-                        min_macs=0)
-        elif hook['type'] == 'ProgressivePruningHook':
-            hook.update(prune_interval=1, step=0.5)
-        elif hook['type'].endswith('PreciseBNHook'):
-            # Before the single validation, on a few images.
-            hook.update(num_samples=4, interval=4 if iter_based else 2)
+    # Events every epoch; BN re-estimated before the single validation.
+    events_every_epoch(cfg.custom_hooks, bn_interval=4 if iter_based else 2)
     return Runner.from_cfg(cfg), cfg

@@ -18,8 +18,9 @@ from .cityscapes import generate_cityscapes
 from .coco_keypoints import generate_coco_keypoints
 from .data_root import redirect_paths
 from .imagenet import generate_imagenet
+from .short_runs import events_every_epoch
 
 __all__ = [
     'generate_cityscapes', 'generate_ade20k', 'generate_coco_keypoints',
-    'generate_imagenet', 'redirect_paths'
+    'generate_imagenet', 'redirect_paths', 'events_every_epoch'
 ]

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from mmengine.config import Config
 
-from mmsupertickets.testing import redirect_paths
+from mmsupertickets.testing import events_every_epoch, redirect_paths
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
@@ -99,14 +99,7 @@ def run_config(path, work_dir, seed, iters=None, reactivation='keep',
         iters = max(2, round(8 * iters / full))
         cfg.train_dataloader.batch_size = 2
         cfg.train_cfg.val_interval = iters
-        for hook in cfg.custom_hooks:
-            if hook['type'] == 'SuperNetSearchHook':
-                hook.update(warmup=0, shrink_interval=1, threshold=1.0,
-                            min_macs=0)
-            elif hook['type'] == 'ProgressivePruningHook':
-                hook.update(prune_interval=1, step=0.5)
-            elif hook['type'].endswith('PreciseBNHook'):
-                hook.update(num_samples=4)
+        events_every_epoch(cfg.custom_hooks)
     scale = iters / full
     for sched in cfg.get('param_scheduler', []):
         for key in ITER_FIELDS:
