@@ -7,6 +7,9 @@ VENV_classic := .venv-classic
 VENV ?= $(VENV_$(STACK))
 PY := $(VENV)/bin/python
 TASK ?= seg
+# CONFIG=<another demo config of TASK> (e.g. its MACs-budget demo) runs it
+# into work_dirs/<config name>.
+CONFIG ?=
 # Tests and the demo run small models: one thread per process avoids
 # oversubscribing small machines (and keeps timings steady).
 export OMP_NUM_THREADS ?= 1
@@ -32,4 +35,4 @@ data: setup
 	$(PY) tools/dataset_converters/generate_data.py all --out data/demo
 
 demo: setup
-	$(PY) tools/run_demo.py --task $(TASK)
+	$(PY) tools/run_demo.py --task $(TASK) $(if $(CONFIG),--config $(CONFIG) --work-dir work_dirs/$(basename $(notdir $(CONFIG))))

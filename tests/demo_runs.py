@@ -37,9 +37,10 @@ DEMO_DATA = {
 }
 
 
-def demo_runner(path, tmp_path):
+def demo_runner(path, tmp_path, hook_options=None):
     """A Runner of the demo config ``path`` on tiny generated data: four
-    iterations with a shrink and prunes every epoch."""
+    iterations with a shrink and prunes every epoch; ``hook_options``
+    (``{hook type: {key: value}}``) then override hook settings."""
     cfg = Config.fromfile(osp.join(REPO, path))
     data = next(v for k, v in DEMO_DATA.items() if k in path)
     root = str(tmp_path / 'data')
@@ -63,4 +64,6 @@ def demo_runner(path, tmp_path):
         cfg.train_cfg.val_interval = 2
     # Events every epoch; BN re-estimated before the single validation.
     events_every_epoch(cfg.custom_hooks, bn_interval=4 if iter_based else 2)
+    for hook in cfg.custom_hooks:
+        hook.update((hook_options or {}).get(hook['type'], {}))
     return Runner.from_cfg(cfg), cfg

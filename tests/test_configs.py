@@ -53,7 +53,17 @@ def build_model(cfg):
 
 
 def test_configs_exist():
-    assert len(PAPER_CONFIGS) >= 4 + 4 and len(DEMO_CONFIGS) == 4
+    assert len(PAPER_CONFIGS) >= 4 + 4 and len(DEMO_CONFIGS) == 4 + 4
+    # Each task's demo also comes with a MACs budget; the paper's configs
+    # keep the fixed ρ.
+    budgets = [p for p in DEMO_CONFIGS if 'macs50' in p]
+    assert len(budgets) == 4
+    for path in budgets:
+        assert hooks_by_type(load(path))['SuperNetSearchHook'][
+            'target_macs'] == 0.5
+    for path in PAPER_CONFIGS:
+        search = hooks_by_type(load(path)).get('SuperNetSearchHook', {})
+        assert search.get('target_macs') is None, path
     assert len(TRANSFER_CONFIGS) >= 4
 
 

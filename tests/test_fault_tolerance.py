@@ -29,6 +29,10 @@ def test_killed_runs_resume_to_the_uninterrupted_ticket(
         cityscapes_root, tmp_path):
     cfg = ticket_run_cfg(cityscapes_root, max_iters=12, target=0.6,
                          extra_hooks=[dict(type='CrashHook')])
+    # Under a MACs budget ρ is state too: the controller's value after the
+    # shrink at 8 drives steps 9-12 and the last shrink trims to the budget.
+    next(h for h in cfg['custom_hooks']
+         if h['type'] == 'SuperNetSearchHook').update(target_macs=0.7)
     # As the shipped configs: atomic writes, and two checkpoints kept
     # (the stock hook deletes the oldest before writing the next).
     cfg['default_hooks']['checkpoint'].update(
@@ -78,6 +82,8 @@ def test_killed_runs_resume_to_the_uninterrupted_ticket(
         assert torch.equal(got['weights'][name], weight), name
     final = load_checkpoint_file(crash_dir / 'iter_12.pth')
     assert final['meta']['iter'] == 12
+    search = final['meta']['supertickets']['search']
+    assert search['budget_macs'] > 0 and search['controlled_rho'] != 1e-3
 
 
 def _save(path, step):

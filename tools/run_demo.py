@@ -17,6 +17,9 @@ Usage::
     python tools/run_demo.py --task seg            # make demo
     python tools/run_demo.py --task pose --work-dir work_dirs/demo-pose
     python tools/run_demo.py --task seg --report-only   # re-plot a run
+    python tools/run_demo.py --task seg --work-dir work_dirs/demo-macs50 \
+        --config configs/supertickets/demo/\
+supertickets-macs50_hrnas_1xb4-demo_cityscapes-128x256.py
 
 The data go to ``data/demo`` (where the demo configs read them).
 
@@ -55,6 +58,11 @@ def parse_args(argv=None):
         help='output folder; defaults to work_dirs/demo for seg and '
         'work_dirs/demo-<task> for the others')
     parser.add_argument(
+        '--config',
+        help='another config of the task, e.g. its MACs-budget demo '
+        '(configs/supertickets/demo/supertickets-macs50_*.py); defaults to '
+        'the task\'s demo config')
+    parser.add_argument(
         '--report-only',
         action='store_true',
         help='skip data, training and testing; rewrite the report from '
@@ -74,7 +82,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     run_demo(args.task, args.work_dir, report_only=args.report_only,
-             cfg_options=args.cfg_options)
+             cfg_options=args.cfg_options, config=args.config)
     return 0
 
 

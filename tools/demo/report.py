@@ -1,4 +1,5 @@
 """The demo's ``report.md``: result, size and cost, events, plots, export."""
+import json
 import math
 import os
 import os.path as osp
@@ -184,7 +185,15 @@ def write_report(out_dir: str, info: dict) -> str:
                   '`ticket_sparse.pth` (kept values + positions) and '
                   '`summary.json`:\n')
         with open(summary) as f:
-            md.append('```json\n' + f.read().strip() + '\n```\n')
+            text = f.read()
+        searched = json.loads(text).get('search') or {}
+        if searched.get('budget_macs') is not None:
+            md.append(f'MACs budget: {fmt_count(searched["budget_macs"])} '
+                      f'(`target_macs={searched["target_macs"]}`), reached '
+                      f'{fmt_count(searched["reached_macs"])} '
+                      f'({searched["gap"]:+.1%}); channel divisor '
+                      f'{searched["channel_divisor"]}.\n')
+        md.append('```json\n' + text.strip() + '\n```\n')
     else:
         md.append('Not exported in this run: `tools/export_ticket.py '
                   'CONFIG CKPT --out DIR` writes the deployable ticket.\n')

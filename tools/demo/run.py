@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections import OrderedDict
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from mmsupertickets.engine.ticket_meta import (EVENTS_FILE, read_arch,
                                                ticket_meta)
@@ -95,11 +95,20 @@ def train_test_export(task: dict, work_dir: str,
 
 
 # -- reading the finished run -----------------------------------------------
-def gather(task_name: str, work_dir: str, data_root: str,
-           test_metrics: Dict[str, float], timings: Dict[str, float]
-           ) -> dict:
-    """Everything the report states, read from a finished run."""
+def demo_task(task_name: str, config: Optional[str] = None) -> dict:
+    """The settings of ``task_name``, with ``config`` (relative to the
+    repository or the working folder) instead of its demo config."""
     task = TASKS[task_name]
+    if config:
+        task = dict(task, config=osp.relpath(osp.abspath(config), REPO))
+    return task
+
+
+def gather(task_name: str, work_dir: str, data_root: str,
+           test_metrics: Dict[str, float], timings: Dict[str, float],
+           config: Optional[str] = None) -> dict:
+    """Everything the report states, read from a finished run."""
+    task = demo_task(task_name, config)
     train_dir = osp.join(work_dir, 'train')
     checkpoint = last_checkpoint(train_dir)
     ckpt = read_checkpoint(checkpoint)
@@ -130,7 +139,8 @@ def gather(task_name: str, work_dir: str, data_root: str,
 
 # -- the whole demo ---------------------------------------------------------
 def run_demo(task_name: str, work_dir: str, report_only: bool = False,
-             cfg_options: Sequence[str] = ()) -> str:
+             cfg_options: Sequence[str] = (),
+             config: Optional[str] = None) -> str:
     """Run the demo of ``task_name`` in ``work_dir`` and write its report.
 
     Args:
@@ -141,11 +151,14 @@ def run_demo(task_name: str, work_dir: str, report_only: bool = False,
         report_only (bool): Skip data, training, testing and export; write
             the report from an earlier run's files (keeping its timings).
         cfg_options (Sequence[str]): ``--cfg-options`` of every tool.
+        config (str, optional): Another config of the task (relative to
+            the repository), e.g. its MACs-budget demo. Defaults to the
+            task's demo config.
 
     Returns:
         str: Path of ``report.md``.
     """
-    task = TASKS[task_name]
+    task = demo_task(task_name, config)
     work_dir = osp.join(REPO, work_dir) if not osp.isabs(
         work_dir) else work_dir
     timings = OrderedDict()
@@ -155,7 +168,8 @@ def run_demo(task_name: str, work_dir: str, report_only: bool = False,
     test_metrics = read_test_metrics(osp.join(work_dir, 'test'))
 
     report_start = time.time()
-    info = gather(task_name, work_dir, DATA_ROOT, test_metrics, timings)
+    info = gather(task_name, work_dir, DATA_ROOT, test_metrics, timings,
+                  config)
     timings_file = osp.join(work_dir, 'timings.json')
     if report_only:
         # Keep the wall times of the run being re-reported.

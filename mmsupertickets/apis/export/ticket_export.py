@@ -220,6 +220,7 @@ def export_ticket(config: Union[str, Config, dict],
     kept = sum(int(m.sum()) for m in mask_state.values())
     total = sum(m.numel() for m in mask_state.values())
     exported_cfg = ticket_config(cfg, owners, '{{ fileDirname }}/ticket.pth')
+    searched = search_summary(search, model, shape, cost['macs'])
 
     # 2. Write into a temporary folder, check it, then move it in place.
     created = make_parents(out_dir)
@@ -287,6 +288,7 @@ def export_ticket(config: Union[str, Config, dict],
                 kept=sum(1 for c in arch.values() if c > 0),
                 channels=sum(arch.values()),
                 channel_divisor=search.get('channel_divisor', 1)),
+            search=searched,
             rebuilt_from_config_max_abs_diff=rebuild_diff,
             onnx=onnx_result,
             speedup=SPEEDUP_NOTE)
@@ -299,6 +301,22 @@ def export_ticket(config: Union[str, Config, dict],
         discard(tmp_dir, created)
         raise
     return summary
+
+
+def search_summary(search: dict, model, shape, macs: float) -> dict:
+    """The search's settings that shaped the subnet: the channel divisor
+    and, with a MACs budget, the budget and the MACs reached, both at the
+    search's profiling input."""
+    out = OrderedDict(channel_divisor=search.get('channel_divisor', 1),
+                      target_macs=search.get('target_macs'))
+    budget = search.get('budget_macs')
+    if budget is not None:
+        search_shape = [int(s) for s in search['input_shape']]
+        if search_shape != list(shape):
+            macs = complexity(model, search_shape)['macs']
+        out.update(budget_macs=budget, reached_macs=macs,
+                   gap=macs / budget - 1, input_shape=search_shape)
+    return out
 
 
 def format_summary(summary: dict) -> str:
@@ -338,6 +356,17 @@ def format_summary(summary: dict) -> str:
                  'masked weights'
                  + (f' (target {t["target_sparsity"]})'
                     if t['target_sparsity'] is not None else ''))
+    searched = summary.get('search') or {}
+    if searched.get('budget_macs') is not None:
+        lines.append(
+            f'MACs budget {format_count(searched["budget_macs"])} '
+            f'(target_macs={searched["target_macs"]}), reached '
+            f'{format_count(searched["reached_macs"])} '
+            f'({searched["gap"]:+.1%}) at '
+            + 'x'.join(map(str, searched['input_shape'])))
+    if searched.get('channel_divisor', 1) > 1:
+        lines.append(f'Channel widths: multiples of '
+                     f'{searched["channel_divisor"]}')
     files = summary['files']
     lines.append('Files: ' + ', '.join(
         f'{k} {v / 2**20:.2f} MiB' for k, v in files.items()))

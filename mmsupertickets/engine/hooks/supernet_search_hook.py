@@ -7,6 +7,10 @@ from mmengine.logging import print_log
 from mmsupertickets.flops import ResourceEstimator
 from mmsupertickets.registry import HOOKS
 from mmsupertickets.structures.channel_rounding import round_live_channels
+from mmsupertickets.structures.macs_budget import (budget_path,
+                                                   estimate_macs,
+                                                   fit_to_budget, next_rho,
+                                                   resolve_budget)
 from mmsupertickets.structures.searchable import (find_searchable_units,
                                                   require_searchable)
 from mmsupertickets.structures.shrink_plan import plan_channel_removal
@@ -30,6 +34,17 @@ class SuperNetSearchHook(TicketEventHook):
       channel at ``input_shape`` (default: the first batch's image size) and
       fixes the penalty weights p_unit = MACs per channel / mean MACs per
       channel (channel-weighted mean 1);
+    - with ``target_macs`` (a MACs budget instead of a hand-tuned ρ): ρ
+      starts at ``rho`` and, at every shrink event, is scaled by the ratio
+      of the subnet's MACs to where they should be by then (a straight
+      line from the supernet's MACs at the start to the budget at the
+      last iteration), by at most 2× per event. No shrink removes more
+      than the budget asks: dead channels of the largest |γ| come back
+      while they fit under it. The last shrink also removes the live
+      channels of the smallest |γ| while the subnet is over the budget, so
+      the searched subnet ends at or just under the budget (by less than
+      one unit's group of ``channel_divisor`` channels). ρ, the path and
+      the gap to the budget are logged at every shrink event;
     - every optimizer step: a step pre-hook adds ρ(t)·p·sign(γ) to the
       gradient of every searchable BN γ. It runs inside ``optimizer.step()``
       after AMP has unscaled the gradients and only on real steps under
@@ -74,6 +89,11 @@ class SuperNetSearchHook(TicketEventHook):
             channels' MACs are compared with ``min_macs``. Defaults to
             (224, 224), the reference's for every task; None counts at
             ``input_shape``.
+        target_macs (float, optional): MACs budget of the searched subnet
+            at ``input_shape``: at most 1 is a fraction of the supernet's
+            MACs, more is absolute MACs. It must leave room for the MACs
+            outside the searchable units (stem, fusions, head). Defaults
+            to None (the paper's fixed ρ).
         channel_divisor (int): Keep the live channels of every unit a
             multiple of this (or zero) at every shrink, keeping the
             largest-|γ| ones: 8, 16 or 32 suit tensor cores and most
@@ -90,6 +110,11 @@ class SuperNetSearchHook(TicketEventHook):
         ...     dict(type='SuperNetSearchHook', rho=1.4e-4, warmup=25,
         ...          shrink_interval=10, input_shape=(512, 1024)),
         ... ]
+        >>> # A subnet of 40 % of the supernet's MACs, widths multiples of 8:
+        >>> custom_hooks = [
+        ...     dict(type='SuperNetSearchHook', target_macs=0.4,
+        ...          channel_divisor=8, input_shape=(512, 1024)),
+        ... ]
     """
 
     priority = 40  # shrink before the pruning hook (45) and EMAHook (50)
@@ -103,6 +128,7 @@ class SuperNetSearchHook(TicketEventHook):
                  input_shape: Optional[Sequence[int]] = None,
                  min_macs_shape: Optional[Sequence[int]] = (224, 224),
                  channel_divisor: int = 1,
+                 target_macs: Optional[float] = None,
                  by_epoch: bool = True):
         super().__init__(by_epoch=by_epoch)
         if rho < 0:
@@ -120,6 +146,14 @@ class SuperNetSearchHook(TicketEventHook):
             raise ValueError(f'channel_divisor={channel_divisor!r} must be '
                              'a positive integer')
         self.channel_divisor = channel_divisor
+        if target_macs is not None and not target_macs > 0:
+            raise ValueError(f'target_macs={target_macs} must be > 0 (at '
+                             'most 1: a fraction of the supernet\'s MACs)')
+        self.target_macs = target_macs
+        # Set at the start of the search, restored on resume.
+        self.budget_macs: Optional[float] = None
+        self.fixed_macs = 0.0
+        self.controlled_rho = rho
         for key, shape in (('input_shape', input_shape),
                            ('min_macs_shape', min_macs_shape)):
             if shape is not None and (len(shape) != 2 or min(shape) <= 0):
@@ -194,6 +228,14 @@ class SuperNetSearchHook(TicketEventHook):
                               estimator=TicketRunState.of(runner).estimator)
         self.supernet_cost = dict(params=status['params'],
                                   macs=status['macs'])
+        if self.target_macs is not None:
+            # Frozen units are never shrunk: their MACs are fixed too.
+            searched = sum(macs.get(u.name, 0) for u in units
+                           if u.norm.weight.requires_grad)
+            self.fixed_macs = status['macs'] - searched
+            self.budget_macs = resolve_budget(
+                self.target_macs, status['macs'], self.fixed_macs)
+            status.update(target_macs=self.budget_macs, rho=self.rho)
         report_event(runner, 'supernet', status)
 
     def _collect_gammas(self, runner) -> None:
@@ -213,8 +255,9 @@ class SuperNetSearchHook(TicketEventHook):
             self._collect_gammas(runner)
         # Time done before this iteration.
         t = self.clock(runner).elapsed_before(runner.iter)
-        self.current_rho = self.rho if self.warmup == 0 else \
-            self.rho * min(max(t, 0) / self.warmup, 1.0)
+        rho = self.rho if self.budget_macs is None else self.controlled_rho
+        self.current_rho = rho if self.warmup == 0 else \
+            rho * min(max(t, 0) / self.warmup, 1.0)
 
     @torch.no_grad()
     def _add_penalty(self, optimizer, args, kwargs) -> None:
@@ -253,27 +296,48 @@ class SuperNetSearchHook(TicketEventHook):
         emas = ema_models(runner)
         ema_units = {u.name: u for u in find_searchable_units(emas[0].module)
                      } if emas else {}
-        keep, dead_macs = {}, 0.0
+        live, magnitude, channels = {}, {}, {}
         for u in units:
             if not u.norm.weight.requires_grad:
                 continue
-            live = u.norm.weight.detach().abs() > self.threshold
+            mask = u.norm.weight.detach().abs() > self.threshold
+            source = u
             if u.name in ema_units:
                 ema_live = ema_units[u.name].norm.weight.detach().abs() \
                     > self.threshold
-                live = ema_live if final else (live | ema_live)
-            if self.channel_divisor > 1:
-                source = ema_units[u.name] if final and u.name in \
-                    ema_units else u
-                live = round_live_channels(
-                    live, source.norm.weight.detach().abs(),
-                    self.channel_divisor)
-            num_dead = int((~live).sum())
+                mask = ema_live if final else (mask | ema_live)
+                source = ema_units[u.name] if final else u
+            magnitude[u.name] = source.norm.weight.detach().abs().cpu()
+            live[u.name] = round_live_channels(
+                mask.cpu(), magnitude[u.name], self.channel_divisor)
+            channels[u.name] = u.channels
+        if self.budget_macs is not None:
+            live = fit_to_budget(live, magnitude, self.macs_per_channel,
+                                 self.fixed_macs, self.budget_macs,
+                                 self.channel_divisor, trim=final)
+        keep, dead_macs = {}, 0.0
+        for name, mask in live.items():
+            num_dead = channels[name] - int(mask.sum())
             if num_dead:
-                keep[u.name] = live.nonzero().flatten().cpu()
+                keep[name] = mask.nonzero().flatten()
                 dead_macs += num_dead * self.guard_macs_per_channel.get(
-                    u.name, 0)
+                    name, 0)
         return keep, dead_macs
+
+    def _steer_rho(self, runner, macs: float) -> dict:
+        """Scale the controlled ρ by the subnet's MACs against the budget
+        path; what the event log shows of it."""
+        progress = (runner.iter + 1) / max(runner.max_iters, 1)
+        path = budget_path(progress, self.supernet_cost['macs'],
+                           self.budget_macs)
+        used = self.controlled_rho
+        # Within 1e-4x and 1e4x of the starting ρ: a run cannot be
+        # driven to no penalty or to one that kills every channel at once.
+        self.controlled_rho = next_rho(
+            used, macs, path, limits=(self.rho * 1e-4, self.rho * 1e4))
+        return dict(target_macs=self.budget_macs, path_macs=path,
+                    macs_gap=macs / self.budget_macs - 1,
+                    controlled_rho=used, next_rho=self.controlled_rho)
 
     def shrink(self, runner, final: bool = False) -> None:
         """One shrink event (rank 0 decides, every rank applies)."""
@@ -284,10 +348,22 @@ class SuperNetSearchHook(TicketEventHook):
         if not keep or (not final and dead_macs < self.min_macs):
             shape = 'x'.join(map(str, self.min_macs_shape
                                  or self.input_shape))
+            budget = ''
+            if self.budget_macs is not None:
+                # The subnet this shrink would have left.
+                counts = {u.name: len(keep[u.name]) if u.name in keep else
+                          u.channels for u in find_searchable_units(model)
+                          if u.norm.weight.requires_grad}
+                steer = self._steer_rho(runner, estimate_macs(
+                    counts, self.macs_per_channel, self.fixed_macs))
+                budget = (f'; MACs gap to the budget {steer["macs_gap"]:+.1%}'
+                          f', rho {steer["controlled_rho"]:.3g} -> '
+                          f'{steer["next_rho"]:.3g}')
             print_log(
                 f'[SuperTickets] shrink skipped at iter {runner.iter + 1}: '
                 f'dead channels hold {dead_macs:.3g} MACs at {shape} '
-                f'(< min_macs={self.min_macs:.3g})', logger='current')
+                f'(< min_macs={self.min_macs:.3g}){budget}',
+                logger='current')
             return
         dead = {u.name: u.channels - len(keep[u.name])
                 for u in find_searchable_units(model) if u.name in keep}
@@ -302,6 +378,8 @@ class SuperNetSearchHook(TicketEventHook):
                       removed_macs=removed_macs,
                       supernet_macs=self.supernet_cost.get('macs', 0),
                       supernet_params=self.supernet_cost.get('params', 0))
+        if self.budget_macs is not None:
+            status.update(self._steer_rho(runner, status['macs']))
         report_event(runner, 'final shrink' if final else 'shrink', status)
 
     # -- checkpoints ---------------------------------------------------------
@@ -313,7 +391,11 @@ class SuperNetSearchHook(TicketEventHook):
             supernet_cost=self.supernet_cost,
             input_shape=self.input_shape,
             channel_divisor=self.channel_divisor,
-            rho=self.rho))
+            rho=self.rho,
+            target_macs=self.target_macs,
+            budget_macs=self.budget_macs,
+            fixed_macs=self.fixed_macs,
+            controlled_rho=self.controlled_rho))
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = self.load_ticket_state(runner, checkpoint, 'search')
@@ -327,5 +409,9 @@ class SuperNetSearchHook(TicketEventHook):
                           state['macs_per_channel']))
             self.supernet_cost = dict(state['supernet_cost'])
             self.input_shape = list(state['input_shape'])
+            # Checkpoints from before the budget had none.
+            self.budget_macs = state.get('budget_macs')
+            self.fixed_macs = state.get('fixed_macs', 0.0)
+            self.controlled_rho = state.get('controlled_rho', self.rho)
             self._publish_input_shape(runner)
         self._gammas = []
