@@ -7,7 +7,8 @@ and the tools agree on:
   ``arch`` (``{unit name: channels}`` over every unit of the supernet, 0
   for a removed one), ``search`` (the search hook's state), ``pruning``
   (``masks``: ``{weight name: bool keep-mask}``, and the schedule state),
-  ``transferred_from`` (the source ticket of a transfer run);
+  ``transferred_from`` (the source ticket of a transfer run) and
+  ``grafted_from`` (``{module: ticket}`` of the modules it grafted);
 - the run's events go to ``<work_dir>/EVENTS_FILE``, one JSON line each;
 - :func:`is_ticket_hook` says whether a ``custom_hooks`` entry searches,
   prunes or reactivates: those leave a config that only uses a ticket.
