@@ -318,3 +318,36 @@ def test_ema_runs_export_the_saved_ema_weights_by_default():
     assert origin == 'model'
     with pytest.raises(ValueError, match='EMAHook'):
         select_weights(dict(state_dict={'w': live}), 'live')
+
+
+# -- tools/analysis/get_flops.py on the export -----------------------------
+def get_flops(*args):
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'analysis', 'get_flops.py'),
+         *map(str, args), '--json'],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+        env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    # The JSON dump closes the output.
+    return proc.stdout, json.loads(proc.stdout[proc.stdout.index('\n{'):])
+
+
+def test_get_flops_on_a_ticket_folder_matches_the_summary(exported):
+    out, summary = exported
+    assert summary['subnet']['macs'] < summary['supernet']['macs']
+    assert summary['ticket']['macs'] < summary['subnet']['macs']
+    text, counts = get_flops(out)  # --shape from summary.json
+    h, w = summary['input_shape']
+    assert f'Input: 1x3x{h}x{w}' in text
+    assert counts['whole model'] == dict(
+        params=summary['subnet']['params'], macs=summary['subnet']['macs'])
+    assert counts['sparse whole model'] == dict(
+        params=summary['ticket']['params'], macs=summary['ticket']['macs'])
+
+
+def test_get_flops_on_the_ticket_config_counts_the_dense_subnet(exported):
+    out, summary = exported
+    _, counts = get_flops(osp.join(out, 'config.py'), '--shape',
+                          *summary['input_shape'])
+    assert counts['whole model']['macs'] == summary['subnet']['macs']
+    assert 'sparse whole model' not in counts

@@ -9,34 +9,51 @@ auxiliary head run no MACs here; the params of an auxiliary head are
 counted). The whole model and the backbone alone are reported; the rest
 (neck and head) is their difference.
 
+An exported ticket folder (what ``tools/export_ticket.py`` writes) may be
+given instead of a config: its ``config.py`` builds the dense subnet at the
+widths of ``arch.json``, ``--shape`` defaults to the ``input_shape`` of its
+``summary.json``, and the zeros of its ``ticket.pth`` give the sparse counts
+as the export counts them (each Conv2d/Linear layer's MACs and weights ×
+its share of nonzero weights; its bias stays dense). ``--checkpoint`` reads
+the zeros of any other weights that fit the config.
+
 Examples::
 
     python tools/analysis/get_flops.py configs/xxx_cityscapes.py \
         --shape 512 1024
     python tools/analysis/get_flops.py configs/xxx_in1k.py --shape 224 224 \
         --cfg-options model.neck.out_channels=1280
+    python tools/analysis/get_flops.py tickets/xxx  # an exported ticket
 """
 import argparse
 import json
+import os.path as osp
 
 import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS, init_default_scope
 
 from mmsupertickets.flops import complexity, count_params, format_count
+from mmsupertickets.pruning.prunable import prunable_weights
+from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 
 
 def parse_args():
     parser = argparse.ArgumentParser(
         description='Params and MACs (Conv2d + Linear only) of a model')
-    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        'config', help='config file path, or an exported ticket folder')
     parser.add_argument(
         '--shape',
         type=int,
         nargs=2,
-        required=True,
         metavar=('H', 'W'),
-        help='input image height and width')
+        help='input image height and width (for a ticket folder: defaults '
+        'to the input_shape of its summary.json)')
+    parser.add_argument(
+        '--checkpoint',
+        help='weights whose zeros give the sparse params and MACs (for a '
+        'ticket folder: defaults to its ticket.pth)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -45,7 +62,18 @@ def parse_args():
         'model.decode_head.channels=180')
     parser.add_argument(
         '--json', action='store_true', help='also print the counts as JSON')
-    return parser.parse_args()
+    args = parser.parse_args()
+    if osp.isdir(args.config):
+        folder = args.config
+        args.config = osp.join(folder, 'config.py')
+        if args.checkpoint is None:
+            args.checkpoint = osp.join(folder, 'ticket.pth')
+        if args.shape is None:
+            with open(osp.join(folder, 'summary.json')) as f:
+                args.shape = json.load(f)['input_shape']
+    if args.shape is None:
+        parser.error('--shape is required unless CONFIG is a ticket folder')
+    return args
 
 
 def build_model(cfg: Config):
@@ -58,6 +86,22 @@ def build_model(cfg: Config):
     return MODELS.build(cfg.model)
 
 
+def nonzero_densities(model, checkpoint: str) -> dict:
+    """Load ``checkpoint`` into ``model``; the share of nonzero entries of
+    every Conv2d/Linear weight, by weight name.
+
+    A pruned weight of an exported ticket is stored as zero, so these are
+    the densities of its masks (a kept weight that is exactly zero, which
+    magnitude pruning would have cut first, would count as pruned).
+    """
+    state = load_checkpoint_file(checkpoint)
+    model.load_state_dict(state.get('state_dict', state), strict=True)
+    # exclude=(): the final classifier too, so that any zeros count; a
+    # layer without zeros has density 1, as an unmasked one in the export.
+    return {name: float(w.count_nonzero()) / max(w.numel(), 1)
+            for name, w in prunable_weights(model, exclude=()).items()}
+
+
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
@@ -66,7 +110,9 @@ def main():
     model = build_model(cfg)
     shape = tuple(args.shape)
 
-    total = complexity(model, shape)
+    densities = nonzero_densities(model, args.checkpoint) \
+        if args.checkpoint else None
+    total = complexity(model, shape, densities)
     backbone = complexity(model.backbone, shape) \
         if hasattr(model, 'backbone') else None
 
@@ -89,6 +135,11 @@ def main():
         rows.append((rest, dict(
             params=total['params'] - backbone['params'],
             macs=total['macs'] - backbone['macs'])))
+    if densities is not None:
+        print(f'Sparse: the nonzero weights of {args.checkpoint}; each '
+              'layer\'s MACs and weights x its density, biases dense.')
+        rows.append(('sparse whole model', dict(
+            params=total['sparse_params'], macs=total['sparse_macs'])))
     width = max(len(name) for name, _ in rows)
     for name, c in rows:
         print(f'{name:<{width}}  params {format_count(c["params"]):>8} '

@@ -235,15 +235,57 @@ def randomise_gammas(model: nn.Module, seed: int = 0) -> None:
             w.copy_(torch.rand(w.shape, generator=g) * 0.99 + 0.01)
 
 
+def unit_macs(estimator, model: nn.Module) -> Dict[str, int]:
+    """MACs of each searchable unit of ``model``, by unit name.
+
+    Summed over the unit's conv layers, the convention complexity() counts
+    by (a module-level count would add its BNs). Each unit's MACs are
+    linear in its channels (1×1 expand, depthwise, 1×1 project).
+
+    Args:
+        estimator (ResourceEstimator): Counts at the benchmark's shape.
+        model (nn.Module): The model holding the units.
+    """
+    from mmsupertickets.structures.searchable import find_searchable_units
+    macs = dict.fromkeys((u.name for u in find_searchable_units(model)), 0)
+    for layer, n in estimator.layer_macs(model).items():
+        # '<unit>.project' or '<unit>.expand.conv' / '<unit>.depthwise.conv'
+        parts = layer.split('.')
+        for owner in ('.'.join(parts[:-1]), '.'.join(parts[:-2])):
+            if owner in macs:
+                macs[owner] += n
+                break
+    return macs
+
+
+def top_gamma(unit, num: int) -> torch.Tensor:
+    """Sorted indices of the ``num`` largest-|γ| channels of a unit."""
+    order = unit.norm.weight.detach().abs().argsort(descending=True)
+    return order[:num].sort().values
+
+
+def shrink_to_counts(model: nn.Module, counts: Dict[str, int]) -> None:
+    """Keep the ``counts[unit]`` largest-|γ| channels of each listed unit
+    (0 removes the unit), in place."""
+    from mmsupertickets.structures.searchable import find_searchable_units
+    from mmsupertickets.structures.shrink_plan import (
+        apply_plan,
+        plan_channel_removal,
+    )
+    keep = {u.name: top_gamma(u, counts[u.name])
+            for u in find_searchable_units(model)
+            if counts.get(u.name, u.channels) < u.channels}
+    apply_plan(model, plan_channel_removal(model, keep))
+
+
 def shrink_to_macs(model: nn.Module, shape: Sequence[int],
                    fraction: float) -> Tuple[dict, dict]:
     """Remove the lowest-|γ| channels of every unit until MACs ≈ fraction.
 
-    Each unit's MACs are linear in its channels (1×1 expand, depthwise,
-    1×1 project), so one count of the supernet gives the share ``f`` of
-    every unit's channels to keep: fixed + f · searchable = fraction ·
-    total. Every unit keeps its ``round(f · channels)`` (at least 1)
-    largest-|γ| channels.
+    Each unit's MACs are linear in its channels, so one count of the
+    supernet gives the share ``f`` of every unit's channels to keep:
+    fixed + f · searchable = fraction · total. Every unit keeps its
+    ``round(f · channels)`` (at least 1) largest-|γ| channels.
 
     Returns:
         tuple: complexity of the model before and after (from
@@ -251,37 +293,18 @@ def shrink_to_macs(model: nn.Module, shape: Sequence[int],
     """
     from mmsupertickets.flops import ResourceEstimator
     from mmsupertickets.structures.searchable import find_searchable_units
-    from mmsupertickets.structures.shrink_plan import (
-        apply_plan,
-        plan_channel_removal,
-    )
     estimator = ResourceEstimator(shape)
     before = estimator.complexity(model)
-    units = find_searchable_units(model)
-    # Summed over the unit's conv layers, the convention complexity()
-    # counts by (a module-level count would add its BNs).
-    unit_macs = dict.fromkeys((u.name for u in units), 0)
-    for layer, macs in estimator.layer_macs(model).items():
-        # '<unit>.project' or '<unit>.expand.conv' / '<unit>.depthwise.conv'
-        parts = layer.split('.')
-        for owner in ('.'.join(parts[:-1]), '.'.join(parts[:-2])):
-            if owner in unit_macs:
-                unit_macs[owner] += macs
-                break
-    searchable = sum(unit_macs.values())
+    searchable = sum(unit_macs(estimator, model).values())
     fixed = before['macs'] - searchable
     keep_share = (fraction * before['macs'] - fixed) / max(searchable, 1)
     if not 0 < keep_share <= 1:
         raise ValueError(f'MACs fraction {fraction} is out of reach: the '
                          f'unsearchable layers alone hold '
                          f'{fixed / before["macs"]:.2f} of the MACs')
-    keep = {}
-    for u in units:
-        num = max(1, int(round(keep_share * u.channels)))
-        if num < u.channels:
-            order = u.norm.weight.detach().abs().argsort(descending=True)
-            keep[u.name] = order[:num].sort().values
-    apply_plan(model, plan_channel_removal(model, keep))
+    shrink_to_counts(model, {
+        u.name: max(1, int(round(keep_share * u.channels)))
+        for u in find_searchable_units(model)})
     return before, estimator.complexity(model)
 
 

@@ -1,6 +1,6 @@
 """Inference latency and checkpoint size of a ticket against its baselines.
 
-Three models, one image (batch 1), CPU, eval mode, ``torch.inference_mode``,
+Six models, one image (batch 1), CPU, eval mode, ``torch.inference_mode``,
 the tensor forward of an mmseg segmentor (``mode='tensor'``: backbone and
 decode head, logits at 1/4 resolution, no resize to the input or argmax),
 timed round by round in one run:
@@ -15,7 +15,19 @@ timed round by round in one run:
   ``shrunk`` it shows that the zeros alone buy no time on a dense runtime;
 - ``hrnet18``: stock mmseg HRNet-W18 + FCN head built from
   ``mmseg::hrnet/fcn_hr18_4xb2-80k_cityscapes-512x1024.py`` (no pretrained
-  weights, BN instead of SyncBN).
+  weights, BN instead of SyncBN);
+- ``div1`` and ``div8``: does ``SuperNetSearchHook(channel_divisor=8)``
+  buy time? Two subnets of the same supernet and |γ| at equal MACs (see
+  :func:`divisor_pair`). ``div1`` has free widths: it is shrunk as
+  ``shrunk`` is (so the same net, timed twice: ``div1`` against ``shrunk``
+  shows the noise of the run). ``div8`` starts from ``div1``'s kept
+  channels, each unit's set rounded to a multiple of 8 by
+  ``round_live_channels`` (the hook's rule: up when the unit has that many
+  channels, reviving its largest-|γ| dead ones, else down), then moves
+  8 channels at a time in the units where that brings its MACs closest to
+  ``div1``'s, for as long as a move does; every unit keeps its
+  largest-|γ| channels, a multiple of 8 (or 0: the unit is removed). The
+  output gives both MACs and their gap.
 
 Checkpoint sizes on disk, each file written as ``export_ticket`` writes
 its own: ``torch.save`` of each dense ``state_dict`` (detached CPU copies),
@@ -37,9 +49,12 @@ import torch
 
 from _common import (TIME_HEADERS, add_common_args, build_seg_model,
                      fmt_count, fmt_mb, interleaved, print_header,
-                     print_table, randomise_gammas, setup, shrink_to_macs)
+                     print_table, randomise_gammas, setup, shrink_to_counts,
+                     shrink_to_macs, top_gamma, unit_macs)
 
 HRNET_CONFIG = 'mmseg::hrnet/fcn_hr18_4xb2-80k_cityscapes-512x1024.py'
+# Channel divisor of the div8 model.
+DIVISOR = 8
 
 
 def parse_args(argv=None):
@@ -73,6 +88,67 @@ def build_hrnet18() -> torch.nn.Module:
     cfg.decode_head.norm_cfg = bn
     torch.manual_seed(0)
     return MODELS.build(cfg)
+
+
+def divisor_pair(supernet, shape, fraction, divisor=DIVISOR):
+    """Subnets of ``supernet`` with free widths and with widths a multiple
+    of ``divisor``, at about ``fraction`` of its MACs and equal MACs.
+
+    The free one is :func:`shrink_to_macs`'s. The rounded one rounds each
+    unit's kept set with
+    :func:`~mmsupertickets.structures.channel_rounding.round_live_channels`
+    and then moves ``divisor`` channels at a time, greedily, while a move
+    brings its MACs (estimated per unit, linear in the channels) closer to
+    the free one's. Every unit keeps its largest-|γ| channels.
+
+    Args:
+        supernet (nn.Module): The model with its |γ| (not modified).
+        shape (Sequence[int]): (H, W) of the MAC counts.
+        fraction (float): MACs of the subnets / MACs of the supernet.
+        divisor (int): Channel divisor of the rounded subnet.
+
+    Returns:
+        tuple: ``(free, rounded, free_cost, rounded_cost)``, the costs
+        from :func:`mmsupertickets.flops.complexity` at ``shape``.
+    """
+    from mmsupertickets.flops import ResourceEstimator
+    from mmsupertickets.structures.channel_rounding import \
+        round_live_channels
+    from mmsupertickets.structures.searchable import find_searchable_units
+    free = copy.deepcopy(supernet)
+    _, free_cost = shrink_to_macs(free, shape, fraction)
+    free_counts = {u.name: u.channels for u in find_searchable_units(free)}
+    units = {u.name: u for u in find_searchable_units(supernet)}
+    estimator = ResourceEstimator(shape)
+    # A unit's MACs are linear in its channels: the free subnet (every
+    # unit kept, narrower) gives the same MACs per channel as the supernet
+    # at a cheaper trace.
+    per_channel = {n: macs / free_counts[n]
+                   for n, macs in unit_macs(estimator, free).items()}
+    counts = {}
+    for name, u in units.items():
+        # The free subnet keeps the largest-|γ| channels: the live set the
+        # hook would round.
+        live = torch.zeros(u.channels, dtype=torch.bool)
+        live[top_gamma(u, free_counts.get(name, 0))] = True
+        counts[name] = int(round_live_channels(
+            live, u.norm.weight.detach().abs(), divisor).sum())
+    # MACs still to add (negative: to remove) to match the free subnet.
+    gap = sum((free_counts.get(n, 0) - c) * per_channel[n]
+              for n, c in counts.items())
+    while True:
+        moves = [(abs(gap - step * per_channel[n]), n, step)
+                 for n, u in units.items() for step in (divisor, -divisor)
+                 if 0 <= counts[n] + step <= u.channels]
+        best = min(moves, default=None)
+        if best is None or best[0] >= abs(gap):
+            break
+        _, name, step = best
+        counts[name] += step
+        gap -= step * per_channel[name]
+    rounded = copy.deepcopy(supernet)
+    shrink_to_counts(rounded, counts)
+    return free, rounded, free_cost, estimator.complexity(rounded)
 
 
 def prune_and_bake(model, sparsity):
@@ -113,6 +189,7 @@ def main(argv=None):
     from mmsupertickets.apis.export.subnet import plain_state_dict
     from mmsupertickets.flops import complexity
     from mmsupertickets.structures import sparse_format
+    from mmsupertickets.structures.searchable import find_searchable_units
     from mmsupertickets.utils.atomic_write import save_checkpoint_atomically
 
     supernet = build_seg_model(tiny=args.smoke)
@@ -129,6 +206,8 @@ def main(argv=None):
         {n: float(m.sum()) / m.numel() for n, m in masks.items()})
     hrnet = build_hrnet18()
     hrnet_cost = complexity(hrnet, args.shape)
+    div1, div8, div1_cost, div8_cost = divisor_pair(
+        supernet, args.shape, args.macs_fraction)
 
     # Each file written as export_ticket writes its counterpart.
     tmp = tempfile.TemporaryDirectory(prefix='supertickets_bench_')
@@ -151,7 +230,7 @@ def main(argv=None):
 
     x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
     models = dict(supernet=supernet, shrunk=shrunk, ticket=ticket,
-                  hrnet18=hrnet)
+                  hrnet18=hrnet, div1=div1, div8=div8)
     for m in models.values():
         m.eval()
 
@@ -174,7 +253,8 @@ def main(argv=None):
           f'weights zero; sparse file written by {sparse_format.__name__}, '
           f'reloads to the same weights: {"yes" if round_trip else "NO"}')
     costs = dict(supernet=supernet_cost, shrunk=shrunk_cost,
-                 ticket=ticket_cost, hrnet18=hrnet_cost)
+                 ticket=ticket_cost, hrnet18=hrnet_cost, div1=div1_cost,
+                 div8=div8_cost)
     print(f'Size at {h}x{w}, one image (MACs and params: Conv2d/Linear '
           'only; sparse: each layer\'s MACs x its density)')
     print_table(['model', 'MACs', 'sparse MACs', 'params'],
@@ -182,6 +262,15 @@ def main(argv=None):
                   fmt_count(costs[n]['sparse_macs'])
                   if 'sparse_macs' in costs[n] else '',
                   fmt_count(costs[n]['params'])] for n in models])
+    widths = [u.channels for u in find_searchable_units(div8)]
+    print(f'channel divisor: div8 has {len(widths)} units, widths a '
+          f'multiple of {DIVISOR}: '
+          f'{"yes" if all(c % DIVISOR == 0 for c in widths) else "NO"}'
+          f'; MACs div1 {div1_cost["macs"]:,}, div8 {div8_cost["macs"]:,}, '
+          f'gap (div8 - div1) / div1 '
+          f'{(div8_cost["macs"] - div1_cost["macs"]) / div1_cost["macs"]:+.3%}'
+          f'; params div1 {div1_cost["params"]:,}, div8 '
+          f'{div8_cost["params"]:,}')
     print(f'Latency at {h}x{w}: {args.repeats} timed rounds after '
           f'{args.warmup} warm-up')
     print_table(['model'] + TIME_HEADERS + ['wall vs supernet',
@@ -206,7 +295,11 @@ def main(argv=None):
           f'{med["ticket"] / med["supernet"]:.3f}, ticket/shrunk '
           f'{med["ticket"] / med["shrunk"]:.3f}, ticket/hrnet18 '
           f'{med["ticket"] / med["hrnet18"]:.3f}, supernet/hrnet18 '
-          f'{med["supernet"] / med["hrnet18"]:.3f}; checkpoint '
+          f'{med["supernet"] / med["hrnet18"]:.3f}, div1/shrunk '
+          f'{med["div1"] / med["shrunk"]:.3f}; channel divisor '
+          f'div8/div1 wall {med["div8"] / med["div1"]:.3f}, CPU '
+          f'{med_cpu["div8"] / med_cpu["div1"]:.3f}, least CPU '
+          f'{times["div8"].min_cpu / times["div1"].min_cpu:.3f}; checkpoint '
           f'ticket_sparse/supernet '
           f'{sizes["ticket_sparse"] / sizes["supernet"]:.3f}')
 
