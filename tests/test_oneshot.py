@@ -124,6 +124,26 @@ def test_sweep_reaches_every_ratio_and_keeps_ckpt(search_run, tmp_path):
     name = next(iter(masks[('magnitude', 0.5)]))
     assert not torch.equal(masks[('magnitude', 0.5)][name],
                            masks[('random', 0.5)][name])
+    # Iterative by default: 0.93 is scored on the 0.5 ticket and keeps
+    # every weight it removed pruned (random too, which alone would not).
+    for scorer in ('random', 'magnitude', 'snip'):
+        assert by[(scorer, 0.93)]['iterative']
+        assert by[(scorer, 0.93)]['checkpoint'] == by[(scorer, 0.5)][
+            'ticket']
+        low, high = masks[(scorer, 0.5)], masks[(scorer, 0.93)]
+        for n in low:
+            assert not (high[n] & ~low[n]).any(), (scorer, n)
+    # Without, 0.93 prunes the dense subnet: SNIP of the dense network
+    # ranks other weights than SNIP of the 0.5-masked one.
+    dense = tool.main([
+        search_run['config'], ckpt, '--scorers', 'snip', '--ratios', '0.93',
+        '--no-iterative', '--work-dir', str(tmp_path / 'dense')
+    ])[0]
+    assert not dense['iterative'] and dense['checkpoint'] == ckpt
+    dense_masks = load_checkpoint_file(dense['ticket'])['meta'][
+        'supertickets']['pruning']['masks']
+    assert any(not torch.equal(dense_masks[n], masks[('snip', 0.93)][n])
+               for n in dense_masks)
     assert sha256(ckpt) == digest
 
 

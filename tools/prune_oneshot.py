@@ -95,6 +95,11 @@ def parse_args(argv=None):
         help='BN mode of the SNIP forwards: running statistics (eval, the '
         'reference\'s) or batch statistics (train)')
     parser.add_argument(
+        '--iterative', action=argparse.BooleanOptionalAction, default=True,
+        help='score each ratio on the network already masked at the ratio '
+        'below, keeping what it removed (default, the reference\'s sweep); '
+        '--no-iterative prunes the dense searched subnet at every ratio')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings with key=value pairs, e.g. '
         'val_dataloader.batch_size=1 or optim_wrapper.optimizer.lr=1e-4')
@@ -134,7 +139,8 @@ def main(argv=None):
         retrain=args.retrain, retrain_iters=args.retrain_iters,
         retrain_epochs=args.retrain_epochs, scope=args.scope,
         exclude=args.exclude, seed=args.seed, snip_batches=args.snip_batches,
-        snip_bn=args.snip_bn, input_shape=args.shape)
+        snip_bn=args.snip_bn, iterative=args.iterative,
+        input_shape=args.shape)
     if is_main_process():
         # The runners log at the config's level; the summary always shows.
         for r in results:

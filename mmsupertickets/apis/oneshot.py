@@ -255,6 +255,7 @@ def prune_oneshot(config,
                   seed: int = 0,
                   snip_batches: int = 100,
                   snip_bn: str = 'eval',
+                  iterative: bool = False,
                   input_shape: Optional[Sequence[int]] = None,
                   cfg_options: Optional[dict] = None) -> dict:
     """One S+P run: prune the searched subnet once, evaluate, (retrain).
@@ -281,6 +282,9 @@ def prune_oneshot(config,
             over. Defaults to 100 (the reference's).
         snip_bn (str): BN mode of the SNIP forwards, ``'eval'`` (the
             reference's) or ``'train'``. Defaults to ``'eval'``.
+        iterative (bool): ``checkpoint`` is a one-shot ticket of a lower
+            ratio whose masks are kept and built on (scores of the masked
+            network; what they removed stays removed). Defaults to False.
         input_shape (Sequence[int], optional): (H, W) at which params and
             MACs are counted. Defaults to the search's profiling size
             stored in the checkpoint.
@@ -317,7 +321,8 @@ def prune_oneshot(config,
                            f'{name}_oneshot')
     hook = OneShotPruningHook(ratio, scorer=scorer, scope=scope,
                               exclude=exclude, seed=seed,
-                              snip_batches=snip_batches, snip_bn=snip_bn)
+                              snip_batches=snip_batches, snip_bn=snip_bn,
+                              iterative=iterative)
     runner.register_hook(hook)
     metrics_oneshot = _to_float_dict(_evaluate(runner, mode))
     source_meta = copy.deepcopy(ticket_meta(hook.loaded) or {})
@@ -342,7 +347,8 @@ def prune_oneshot(config,
     new_meta['pruning'] = dict(masks=masks, events=1, last_ratio=ratio,
                                target_sparsity=ratio)
     new_meta['oneshot'] = dict(scorer=scorer, scope=scope, ratio=ratio,
-                               seed=seed, source=checkpoint)
+                               seed=seed, source=checkpoint,
+                               iterative=iterative)
     if scorer == 'snip':
         new_meta['oneshot'].update(snip_batches=snip_batches,
                                    snip_bn=snip_bn)
@@ -362,7 +368,7 @@ def prune_oneshot(config,
         config=config if isinstance(config, str) else getattr(
             config, 'filename', None),
         checkpoint=checkpoint, ticket=ticket_path, eval_split=mode,
-        input_shape=input_shape, seed=seed,
+        input_shape=input_shape, seed=seed, iterative=iterative,
         complexity=dict(
             input_shape=input_shape,
             supernet=search.get('supernet_cost'),
@@ -420,9 +426,14 @@ def run_sweep(config,
               scorers: Sequence[str] = ('random', 'magnitude', 'snip'),
               ratios: Sequence[float] = (0.5, 0.9),
               work_dir: str = 'work_dirs/s_plus_p',
+              iterative: bool = True,
               **kwargs) -> List[dict]:
     """:func:`prune_oneshot` for every scorer and ratio.
 
+    With ``iterative`` (the reference's sweep) the ratios of a scorer run
+    from low to high and each level is scored on the network already
+    masked at the level below (its one-shot ticket), keeping what that
+    level removed; without, every level prunes the dense searched subnet.
     Arguments are validated before the first run starts; ``kwargs`` go to
     :func:`prune_oneshot`.
 
@@ -439,9 +450,12 @@ def run_sweep(config,
                                 'exist')
     results = []
     for scorer in scorers:
-        for ratio in ratios:
-            res = prune_oneshot(config, checkpoint, scorer, ratio, work_dir,
-                                **kwargs)
+        source, below = checkpoint, False
+        for ratio in (sorted(ratios) if iterative else ratios):
+            res = prune_oneshot(config, source, scorer, ratio, work_dir,
+                                iterative=below, **kwargs)
+            if iterative:
+                source, below = res['ticket'], True
             print_log(
                 f'[SuperTickets] S+P {scorer} {ratio:g}: sparsity '
                 f'{res["sparsity"]:.4f}, metrics {res["metrics"]}',

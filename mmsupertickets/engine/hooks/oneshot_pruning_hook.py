@@ -30,6 +30,12 @@ class OneShotPruningHook(ProgressivePruningHook):
     BN buffers are put back afterwards, so only the masks differ from the
     loaded model.
 
+    With ``iterative`` the masks the checkpoint brings along stay instead
+    (the level below in an iterative sweep, see
+    :func:`~mmsupertickets.apis.oneshot.run_sweep`): the scores are those
+    of the network with them applied (SNIP: gradients of the masked
+    network) and every weight they removed stays removed.
+
     Args:
         ratio (float): Fraction of prunable weights removed, in [0, 1).
         scorer (str): ``'random'``, ``'magnitude'`` or ``'snip'``.
@@ -43,6 +49,8 @@ class OneShotPruningHook(ProgressivePruningHook):
         snip_bn (str): BN mode of the SNIP forwards: ``'eval'`` (running
             statistics, the reference's) or ``'train'`` (batch
             statistics). Defaults to ``'eval'``.
+        iterative (bool): Keep and build on the checkpoint's masks.
+            Defaults to False (prune the dense searched subnet).
 
     Example:
         >>> runner = Runner.from_cfg(cfg)  # doctest: +SKIP
@@ -60,7 +68,8 @@ class OneShotPruningHook(ProgressivePruningHook):
                  exclude: Sequence[str] = DEFAULT_EXCLUDE,
                  seed: int = 0,
                  snip_batches: int = 100,
-                 snip_bn: str = 'eval'):
+                 snip_bn: str = 'eval',
+                 iterative: bool = False):
         if not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
             raise ValueError(f'pruning ratio {ratio!r} is outside [0, 1)')
         if isinstance(snip_batches, bool) or not isinstance(
@@ -72,6 +81,7 @@ class OneShotPruningHook(ProgressivePruningHook):
                              "'train'")
         self.snip_batches = snip_batches
         self.snip_bn = snip_bn
+        self.iterative = iterative
         super().__init__(target_sparsity=ratio, prune_interval=None,
                          scorer=scorer, scope=scope, exclude=exclude,
                          seed=seed)
@@ -96,7 +106,7 @@ class OneShotPruningHook(ProgressivePruningHook):
     def _prune_once(self, runner) -> None:
         if self.pruned:
             return
-        if len(self.masks):
+        if len(self.masks) and not self.iterative:
             print_log(
                 f'[SuperTickets] the checkpoint carries '
                 f'{len(self.masks)} masks; they are dropped: the '
@@ -106,6 +116,21 @@ class OneShotPruningHook(ProgressivePruningHook):
         # SNIP fetches its own batches (batch_gradients).
         self.prune(runner, self.ratio, event=f'one-shot {self.scorer} prune')
         self.pruned = True
+
+    def _scores(self, runner, weights, data_batch):
+        scores = super()._scores(runner, weights, data_batch)
+        if self.iterative:
+            # What the lower level removed ranks below everything.
+            for name, score in scores.items():
+                mask = self.masks.get(name)
+                if mask is not None:
+                    scores[name] = score.masked_fill(~mask, float('-inf'))
+        return scores
+
+    def scoring_weight(self, name: str, weight: torch.Tensor):
+        """The masked value when iterative: SNIP scores the masked net."""
+        mask = self.masks.get(name) if self.iterative else None
+        return weight.view_as(weight) if mask is None else weight * mask
 
     def first_batch(self, runner):
         """The first training batch (fetched once)."""

@@ -210,6 +210,10 @@ class ProgressivePruningHook(TicketEventHook):
                                                    data_batch)
         return SCORERS[self.scorer](weights, **kwargs)
 
+    def scoring_weight(self, name: str, weight: torch.Tensor):
+        """What the SNIP forward uses for ``weight``: the dense value."""
+        return weight.view_as(weight)
+
     def batch_gradients(self, runner, weights, data_batch):
         """Gradients of the dense network's loss on one batch."""
         if data_batch is None:
@@ -227,7 +231,7 @@ class ProgressivePruningHook(TicketEventHook):
                 # shrink, the graph of an earlier step can keep a weight's
                 # gradient accumulator alive with the old shape, which
                 # autograd.grad on the Parameter itself would check against.
-                aliases = [weights[n].view_as(weights[n]) for n in names]
+                aliases = [self.scoring_weight(n, weights[n]) for n in names]
                 for (module, attr), alias in zip(owners, aliases):
                     module.__dict__[attr] = alias
                 data = model.data_preprocessor(data_batch, True)
