@@ -147,23 +147,33 @@ def test_sweep_reaches_every_ratio_and_keeps_ckpt(search_run, tmp_path):
     assert sha256(ckpt) == digest
 
 
-def test_retrain_keeps_masks_fixed(search_run, tmp_path):
+@pytest.mark.parametrize('resume', [True, False])
+def test_retrain_keeps_masks_fixed(search_run, tmp_path, resume):
     ckpt = search_run['ckpt']
     digest = sha256(ckpt)
     res = prune_oneshot(search_run['config'], ckpt, 'magnitude', 0.7,
-                        str(tmp_path), retrain=True, retrain_iters=2)
+                        str(tmp_path), retrain=True, retrain_iters=2,
+                        retrain_resume=resume)
     with open(tmp_path / 'magnitude_0.7.json') as f:
         saved = json.load(f)
     assert saved['metrics']['oneshot'] and saved['metrics']['retrained']
     assert 'mIoU' in saved['metrics']['retrained']
-    assert saved['retrain']['iters'] == 2
+    # Resumed, the search's 4 steps go on for 2 more; fresh, 2 from 0.
+    end = 4 + 2 if resume else 2
+    assert saved['retrain']['iters'] == end
+    assert saved['retrain']['resumed'] is resume
     assert saved['masks_fixed'] is True
     assert abs(saved['sparsity_after_retrain'] - 0.7) < TOL
     assert abs(res['sparsity'] - 0.7) < TOL
 
     ticket = load_checkpoint_file(res['ticket'])
     retrained = load_checkpoint_file(
-        osp.join(res['work_dirs']['retrain'], 'iter_2.pth'))
+        osp.join(res['work_dirs']['retrain'], f'iter_{end}.pth'))
+    # AdamW's step count: the search's optimizer state went on, or began
+    # anew.
+    steps = {int(v['step']) for v in
+             retrained['optimizer']['state'].values()}
+    assert steps == {end}
     before = ticket['meta']['supertickets']['pruning']['masks']
     after = retrained['meta']['supertickets']['pruning']['masks']
     assert before.keys() == after.keys()

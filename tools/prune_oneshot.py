@@ -95,6 +95,12 @@ def parse_args(argv=None):
         help='BN mode of the SNIP forwards: running statistics (eval, the '
         'reference\'s) or batch statistics (train)')
     parser.add_argument(
+        '--retrain-resume', action=argparse.BooleanOptionalAction,
+        default=True,
+        help='the fine-tuning resumes the search run at its checkpoint: '
+        'optimizer state, LR schedule, iteration count and EMA (default, '
+        'the reference\'s); --no-retrain-resume starts them fresh')
+    parser.add_argument(
         '--iterative', action=argparse.BooleanOptionalAction, default=True,
         help='score each ratio on the network already masked at the ratio '
         'below, keeping what it removed (default, the reference\'s sweep); '
@@ -137,7 +143,8 @@ def main(argv=None):
     results = run_sweep(
         cfg, args.checkpoint, args.scorers, args.ratios, work_dir,
         retrain=args.retrain, retrain_iters=args.retrain_iters,
-        retrain_epochs=args.retrain_epochs, scope=args.scope,
+        retrain_epochs=args.retrain_epochs,
+        retrain_resume=args.retrain_resume, scope=args.scope,
         exclude=args.exclude, seed=args.seed, snip_batches=args.snip_batches,
         snip_bn=args.snip_bn, iterative=args.iterative,
         input_shape=args.shape)

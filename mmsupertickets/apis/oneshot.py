@@ -17,7 +17,11 @@ stock mmengine runner built from the search config:
 2. **Retrain** (optional, a second runner loading that ticket): a
    ``ProgressivePruningHook(prune_interval=None)`` loads the masks and keeps
    them fixed while ``runner.train()`` fine-tunes; the run ends with an
-   evaluation.
+   evaluation. By default it *resumes* the search run from the ticket
+   (which carries the search checkpoint's optimizer, schedulers, message
+   hub and EMA): the optimizer state, LR schedule, iteration count and EMA
+   go on, as the reference retrains; ``retrain_resume=False`` starts them
+   fresh.
 
 The retraining runner has **no** ``SuperNetSearchHook``: the baseline
 fine-tunes a fixed architecture, and a search hook kept with ρ = 0 would
@@ -170,12 +174,15 @@ def _is_iter_based(train_cfg: dict) -> bool:
 
 
 def retrain_loop(cfg: Config, iters: Optional[int] = None,
-                 epochs: Optional[int] = None) -> dict:
+                 epochs: Optional[int] = None, start_iter: int = 0,
+                 start_epoch: int = 0) -> dict:
     """The ``train_cfg`` of the fine-tuning run.
 
     With neither ``iters`` nor ``epochs`` the config's own loop is kept.
     ``epochs`` needs an epoch-based config (an iteration-based one usually
-    samples forever, so an epoch is not defined by its loader).
+    samples forever, so an epoch is not defined by its loader). A run that
+    resumes the search at ``start_iter``/``start_epoch`` fine-tunes for
+    ``iters``/``epochs`` more, or to the end of the config's schedule.
     """
     if iters is not None and epochs is not None:
         raise ValueError('give retrain iters or epochs, not both '
@@ -189,8 +196,9 @@ def retrain_loop(cfg: Config, iters: Optional[int] = None,
             raise ValueError(f'retrain iters={iters!r} must be a positive '
                              'integer')
         # Validate once, at the end: that is the number reported.
-        return dict(type='IterBasedTrainLoop', max_iters=int(iters),
-                    val_interval=int(iters))
+        end = start_iter + int(iters)
+        return dict(type='IterBasedTrainLoop', max_iters=end,
+                    val_interval=end)
     if epochs is not None:
         if int(epochs) != epochs or epochs <= 0:
             raise ValueError(f'retrain epochs={epochs!r} must be a positive '
@@ -200,8 +208,17 @@ def retrain_loop(cfg: Config, iters: Optional[int] = None,
                 f'retrain epochs={epochs} needs an epoch-based train loop, '
                 f'but the config trains by iterations ({train_cfg}); give '
                 'the number of iterations instead')
-        return dict(type='EpochBasedTrainLoop', max_epochs=int(epochs),
-                    val_interval=int(epochs))
+        end = start_epoch + int(epochs)
+        return dict(type='EpochBasedTrainLoop', max_epochs=end,
+                    val_interval=end)
+    end, done = (train_cfg.get('max_iters'), start_iter) if _is_iter_based(
+        train_cfg) else (train_cfg.get('max_epochs'), start_epoch)
+    if end is not None and done >= end:
+        raise ValueError(
+            f'the search checkpoint is at {done} of the config\'s {end} '
+            f'{"iterations" if _is_iter_based(train_cfg) else "epochs"}: '
+            'resuming its schedule leaves nothing to retrain; give retrain '
+            'iters or epochs')
     return train_cfg
 
 
@@ -256,6 +273,7 @@ def prune_oneshot(config,
                   snip_batches: int = 100,
                   snip_bn: str = 'eval',
                   iterative: bool = False,
+                  retrain_resume: bool = True,
                   input_shape: Optional[Sequence[int]] = None,
                   cfg_options: Optional[dict] = None) -> dict:
     """One S+P run: prune the searched subnet once, evaluate, (retrain).
@@ -275,6 +293,12 @@ def prune_oneshot(config,
             iterations. Defaults to None.
         retrain_epochs (int, optional): ... or in epochs (epoch-based
             configs). With neither, the config's ``train_cfg`` is used.
+        retrain_resume (bool): The fine-tuning resumes the search run at
+            its checkpoint: optimizer state, LR schedule, iteration count
+            and EMA go on from there (the reference's), for
+            ``retrain_iters``/``retrain_epochs`` more or to the end of the
+            config's schedule. False starts them fresh (a new optimizer,
+            the schedule from its start). Defaults to True.
         scope (str): ``'global'`` or ``'layer'``. Defaults to ``'global'``.
         exclude (Sequence[str]): Regexes of weights never pruned.
         seed (int): Seed of the random scorer. Defaults to 0.
@@ -311,8 +335,10 @@ def prune_oneshot(config,
     checkpoint = osp.abspath(checkpoint)
     cfg = _base_config(config, cfg_options)
     mode = _eval_mode(cfg)
-    train_cfg = retrain_loop(cfg, retrain_iters, retrain_epochs) \
-        if retrain else None
+    if retrain:
+        # Only the loop's length is checked here; where the search stopped
+        # is known once its checkpoint is loaded.
+        retrain_loop(cfg, retrain_iters, retrain_epochs)
     name = result_name(scorer, ratio)
     run_dir = osp.join(osp.abspath(work_dir), name)
 
@@ -355,10 +381,13 @@ def prune_oneshot(config,
     meta = copy.deepcopy(hook.loaded['meta'])
     meta[META_KEY] = new_meta
     ticket_path = osp.join(run_dir, 'oneshot_ticket.pth')
+    start = dict(iter=int(meta.get('iter', 0)), epoch=int(meta.get('epoch',
+                                                                  0)))
     if is_main_process():
+        # The search run's optimizer, schedule and EMA go along, so that
+        # the retraining can resume them.
         save_checkpoint_atomically(
-            dict(meta=meta, state_dict=hook.loaded['state_dict']),
-            ticket_path)
+            dict(hook.loaded, meta=meta), ticket_path)
     barrier()
     del runner, hook
 
@@ -382,7 +411,12 @@ def prune_oneshot(config,
     # 2. Fine-tune with the masks fixed, then evaluate again.
     if retrain:
         rcfg = copy.deepcopy(cfg)
+        train_cfg = retrain_loop(
+            cfg, retrain_iters, retrain_epochs,
+            **(dict(start_iter=start['iter'], start_epoch=start['epoch'])
+               if retrain_resume else {}))
         rcfg.train_cfg = train_cfg
+        rcfg.resume = retrain_resume
         rcfg.custom_hooks = list(rcfg.custom_hooks) + [
             dict(type='ProgressivePruningHook', target_sparsity=ratio,
                  prune_interval=None, scorer=scorer, scope=scope,
@@ -407,7 +441,10 @@ def prune_oneshot(config,
         result['sparsity_after_retrain'] = pp.sparsity(runner)
         result['masks_fixed'] = bool(fixed)
         result['retrain'] = dict(train_cfg=dict(train_cfg),
-                                 iters=runner.iter, epochs=runner.epoch)
+                                 iters=runner.iter, epochs=runner.epoch,
+                                 resumed=retrain_resume,
+                                 start=start if retrain_resume else dict(
+                                     iter=0, epoch=0))
         result['work_dirs']['retrain'] = retrain_dir
         if not fixed:
             raise RuntimeError(f'{name}: the masks changed while retraining')

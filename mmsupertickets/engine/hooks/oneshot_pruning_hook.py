@@ -14,6 +14,11 @@ from .progressive_pruning_hook import ProgressivePruningHook
 
 __all__ = ['OneShotPruningHook', 'build_train_loader', 'first_train_batch']
 
+# What a run resumes besides weights and meta (the one-shot ticket keeps
+# them for a retraining that resumes the search).
+RESUMABLE = ('optimizer', 'param_schedulers', 'message_hub',
+             'ema_state_dict')
+
 
 @HOOKS.register_module()
 class OneShotPruningHook(ProgressivePruningHook):
@@ -94,7 +99,9 @@ class OneShotPruningHook(ProgressivePruningHook):
         super().after_load_checkpoint(runner, checkpoint)
         # Kept to write the one-shot ticket without reading the file again;
         # the runner loads a revised copy of the state dict, not this one.
-        self.loaded = dict(meta=checkpoint.get('meta', {}),
+        self.loaded = {k: v for k, v in checkpoint.items()
+                       if k in RESUMABLE}
+        self.loaded.update(meta=checkpoint.get('meta', {}),
                            state_dict=checkpoint['state_dict'])
 
     def before_val(self, runner) -> None:
