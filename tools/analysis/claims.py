@@ -11,8 +11,9 @@ For every seed it runs, through the project's own tools:
 
 Every method gets the same number of training iterations N (the demo
 config's length): SuperTickets trains N; S+P searches for
-``round(sp_split * N)`` and retrains for the rest (S+P without retraining
-has trained only the search part). The metric is the last validation of
+``round(sp_split * N)`` and retrains for the rest, resuming the search
+run's optimizer state and LR schedule (``prune_oneshot.py``'s default, the
+reference's; S+P without retraining has trained only the search part). The metric is the last validation of
 each run. Writes ``OUT/claims.md`` (mean ± std over seeds of the metric,
 sparse MACs and params, per method), ``OUT/claims.png`` and
 ``OUT/claims.json`` (every run).
@@ -269,7 +270,9 @@ def main(argv=None):
             + (' in --quick mode (tiny data, meaningless numbers)'
                if args.quick else '') +
             f'; S+P searches {args.sp_split:.0%} of the iterations and '
-            f'retrains the rest; {minutes:.0f} min with {args.jobs} jobs. '
+            'retrains the rest, resuming the search run (its optimizer '
+            'state and LR schedule go on); '
+            f'{minutes:.0f} min with {args.jobs} jobs. '
             'Regenerate: `python tools/analysis/claims.py --seeds '
             f'{" ".join(map(str, args.seeds))} --out DIR`.')
     write_table(table, osp.join(args.out, 'claims.md'), note)
