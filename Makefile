@@ -23,7 +23,7 @@ setup-classic:
 	$(MAKE) setup STACK=classic
 
 test: setup
-	$(PY) -m pytest tests -q -m "not slow"
+	$(PY) -m pytest tests -q -m "not slow" --durations=15
 
 test-classic:
 	$(MAKE) test STACK=classic
