@@ -211,12 +211,13 @@ def retrain_loop(cfg: Config, iters: Optional[int] = None,
         end = start_epoch + int(epochs)
         return dict(type='EpochBasedTrainLoop', max_epochs=end,
                     val_interval=end)
-    end, done = (train_cfg.get('max_iters'), start_iter) if _is_iter_based(
-        train_cfg) else (train_cfg.get('max_epochs'), start_epoch)
+    unit = 'iters' if _is_iter_based(train_cfg) else 'epochs'
+    end = train_cfg.get(f'max_{unit}')
+    done = start_iter if unit == 'iters' else start_epoch
     if end is not None and done >= end:
         raise ValueError(
             f'the search checkpoint is at {done} of the config\'s {end} '
-            f'{"iterations" if _is_iter_based(train_cfg) else "epochs"}: '
+            f'{"iterations" if unit == "iters" else "epochs"}: '
             'resuming its schedule leaves nothing to retrain; give retrain '
             'iters or epochs')
     return train_cfg

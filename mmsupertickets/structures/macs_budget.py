@@ -97,7 +97,7 @@ def fit_to_budget(live: Dict[str, torch.Tensor],
         # (so a unit's groups come in its own order).
         candidates = []
         for name, mask in out.items():
-            dead = [int(i) for i in order[name] if not mask[i]]
+            dead = order[name][~mask[order[name]]].tolist()
             for start in range(0, len(dead) - divisor + 1, divisor):
                 chunk = dead[start:start + divisor]
                 candidates.append(
@@ -114,7 +114,7 @@ def fit_to_budget(live: Dict[str, torch.Tensor],
         # Live groups from each unit's weakest end, weakest first.
         candidates = []
         for name, mask in out.items():
-            alive = [int(i) for i in order[name] if mask[i]]
+            alive = order[name][mask[order[name]]].tolist()
             for end in range(len(alive), 0, -divisor):
                 chunk = alive[max(end - divisor, 0):end]
                 candidates.append(

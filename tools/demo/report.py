@@ -5,6 +5,7 @@ import os
 import os.path as osp
 from typing import List, Optional
 
+from mmsupertickets.apis.export.ticket_export import format_search
 from .architecture import all_groups, group_channels
 from .plots import (plot_architecture, plot_metric_and_macs,
                     plot_sparsity_and_channels)
@@ -186,13 +187,9 @@ def write_report(out_dir: str, info: dict) -> str:
                   '`summary.json`:\n')
         with open(summary) as f:
             text = f.read()
-        searched = json.loads(text).get('search') or {}
-        if searched.get('budget_macs') is not None:
-            md.append(f'MACs budget: {fmt_count(searched["budget_macs"])} '
-                      f'(`target_macs={searched["target_macs"]}`), reached '
-                      f'{fmt_count(searched["reached_macs"])} '
-                      f'({searched["gap"]:+.1%}); channel divisor '
-                      f'{searched["channel_divisor"]}.\n')
+        searched = format_search(json.loads(text).get('search') or {})
+        if searched:
+            md.append('; '.join(searched) + '.\n')
         md.append('```json\n' + text.strip() + '\n```\n')
     else:
         md.append('Not exported in this run: `tools/export_ticket.py '

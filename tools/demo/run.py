@@ -152,7 +152,7 @@ def run_demo(task_name: str, work_dir: str, report_only: bool = False,
             the report from an earlier run's files (keeping its timings).
         cfg_options (Sequence[str]): ``--cfg-options`` of every tool.
         config (str, optional): Another config of the task (relative to
-            the repository), e.g. its MACs-budget demo. Defaults to the
+            the working folder), e.g. its MACs-budget demo. Defaults to the
             task's demo config.
 
     Returns:

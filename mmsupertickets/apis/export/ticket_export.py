@@ -2,7 +2,7 @@
 import json
 import os.path as osp
 from collections import OrderedDict
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import Config
@@ -24,7 +24,8 @@ from .ticket_folder import (check_out_dir, discard, file_sizes, make_parents,
                             make_temp_folder, move_into_place)
 
 __all__ = [
-    'COUNTING', 'SPEEDUP_NOTE', 'export_ticket', 'format_summary',
+    'COUNTING', 'SPEEDUP_NOTE', 'export_ticket', 'format_search',
+    'format_summary',
     'ticket_checkpoint'
 ]
 
@@ -319,6 +320,23 @@ def search_summary(search: dict, model, shape, macs: float) -> dict:
     return out
 
 
+def format_search(searched: dict) -> List[str]:
+    """Lines on the MACs budget and the channel divisor of
+    :func:`search_summary`'s section (none when neither was used)."""
+    lines = []
+    if searched.get('budget_macs') is not None:
+        lines.append(
+            f'MACs budget {format_count(searched["budget_macs"])} '
+            f'(target_macs={searched["target_macs"]}), reached '
+            f'{format_count(searched["reached_macs"])} '
+            f'({searched["gap"]:+.1%}) at '
+            + 'x'.join(map(str, searched['input_shape'])))
+    if searched.get('channel_divisor', 1) > 1:
+        lines.append(f'Channel widths: multiples of '
+                     f'{searched["channel_divisor"]}')
+    return lines
+
+
 def format_summary(summary: dict) -> str:
     """A short table of :func:`export_ticket`'s summary.
 
@@ -356,17 +374,7 @@ def format_summary(summary: dict) -> str:
                  'masked weights'
                  + (f' (target {t["target_sparsity"]})'
                     if t['target_sparsity'] is not None else ''))
-    searched = summary.get('search') or {}
-    if searched.get('budget_macs') is not None:
-        lines.append(
-            f'MACs budget {format_count(searched["budget_macs"])} '
-            f'(target_macs={searched["target_macs"]}), reached '
-            f'{format_count(searched["reached_macs"])} '
-            f'({searched["gap"]:+.1%}) at '
-            + 'x'.join(map(str, searched['input_shape'])))
-    if searched.get('channel_divisor', 1) > 1:
-        lines.append(f'Channel widths: multiples of '
-                     f'{searched["channel_divisor"]}')
+    lines += format_search(summary.get('search') or {})
     files = summary['files']
     lines.append('Files: ' + ', '.join(
         f'{k} {v / 2**20:.2f} MiB' for k, v in files.items()))
