@@ -94,11 +94,89 @@ def test_safe_loading_is_scoped_and_restored():
         with safe_checkpoint_loading():
             inner = dict(CheckpointLoader._schemes)
         assert CheckpointLoader._schemes == inner
-        assert mm_checkpoint.load_from_http is not http_before
-    for scheme in ('', 'http://', 'https://', 'open-mmlab://', 'pavi://'):
+        # Only the public scheme table changes, never a module attribute.
+        assert mm_checkpoint.load_from_http is http_before
+    for scheme in ('', 'http://', 'https://', 'open-mmlab://', 'pavi://',
+                   'torchvision://', 'mmcls://'):
         assert inner[scheme] is not before[scheme], scheme
     assert CheckpointLoader._schemes == before
+    with safe_checkpoint_loading(enabled=False):
+        assert CheckpointLoader._schemes == before
+
+
+LOADERS_SEEN = []
+
+
+def _note_loaders(stage):
+    import mmengine.runner.checkpoint as mm_checkpoint
+    from mmengine.runner.checkpoint import CheckpointLoader
+    LOADERS_SEEN.append((stage, dict(CheckpointLoader._schemes),
+                         mm_checkpoint.load_from_http))
+
+
+def _loader_probe_hook():
+    """A hook noting which loaders mmengine would use inside the run."""
+    from mmengine.hooks import Hook
+    from mmengine.registry import HOOKS
+    if 'LoaderProbeHook' not in HOOKS.module_dict:
+
+        @HOOKS.register_module()
+        class LoaderProbeHook(Hook):
+
+            def before_train(self, runner):
+                _note_loaders('before_train')
+
+            def after_train_iter(self, runner, *args, **kwargs):
+                _note_loaders('after_train_iter')
+
+    return dict(type='LoaderProbeHook')
+
+
+@pytest.mark.parametrize('enabled', [True, False])
+def test_run_with_every_hook_leaves_mmengine_as_it_was(
+        cityscapes_root, tmp_path, enabled):
+    import mmengine.runner.checkpoint as mm_checkpoint
+    from mmengine import Config
+    from mmengine.runner import Runner
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from tiny_configs import seg_cfg
+    before = dict(CheckpointLoader._schemes)
+    http_before = mm_checkpoint.load_from_http
+    hooks = [
+        dict(type='SuperNetSearchHook', rho=1e-3, warmup=1, min_macs=0,
+             shrink_interval=2, by_epoch=False),
+        dict(type='ProgressivePruningHook', target_sparsity=0.5,
+             prune_interval=2, step=0.25, by_epoch=False),
+        dict(type='IterativeReactivationHook'),
+        _loader_probe_hook(),
+    ]
+    cfg = seg_cfg(cityscapes_root, str(tmp_path), max_iters=4, hooks=hooks)
+    cfg['safe_checkpoint_loading'] = enabled
+    LOADERS_SEEN.clear()
+    Runner.from_cfg(Config(cfg)).train()
+    seen = {name: (schemes, http) for name, schemes, http in LOADERS_SEEN}
+    for stage in ('before_train', 'after_train_iter'):
+        schemes, http = seen[stage]
+        assert http is http_before
+        assert (schemes[''] is before['']) is not enabled
+        assert (schemes['https://'] is before['https://']) is not enabled
+    # after_run: every loader is mmengine's own again.
+    assert CheckpointLoader._schemes == before
     assert mm_checkpoint.load_from_http is http_before
+
+
+def test_bad_safe_loading_key_is_named(cityscapes_root, tmp_path):
+    from mmengine import Config
+    from mmengine.runner import Runner
+
+    from tiny_configs import seg_cfg
+    cfg = seg_cfg(cityscapes_root, str(tmp_path), max_iters=1, hooks=[
+        dict(type='ProgressivePruningHook', target_sparsity=0.5,
+             prune_interval=1, by_epoch=False)])
+    cfg['safe_checkpoint_loading'] = 'no'
+    with pytest.raises(TypeError, match="safe_checkpoint_loading.*'no'"):
+        Runner.from_cfg(Config(cfg)).train()
 
 
 class Payload:

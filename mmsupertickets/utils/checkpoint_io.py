@@ -207,23 +207,47 @@ def _refuse_remote_storage(filename, map_location=None, **kwargs):
         'by the SuperTickets safe loader; copy the file to a local path')
 
 
-# Scheme -> loader within safe_checkpoint_loading(). mmengine's torchvision
-# and mmcls loaders resolve a URL and call its module-level load_from_http,
-# which is replaced too.
+def load_from_torchvision_safely(filename, map_location=None):
+    """``torchvision://NAME`` (or ``modelzoo://NAME``): torchvision's URL
+    for NAME, loaded safely."""
+    name = filename.split('://', 1)[1]
+    url = mm_checkpoint.get_torchvision_models()[name]
+    return load_from_http_safely(url, map_location)
+
+
+def load_from_mmcls_safely(filename, map_location=None):
+    """``mmcls://NAME``: the URL mmengine maps NAME to, loaded safely and
+    renamed to the mmcls 1.x layout as mmengine does."""
+    url = mm_checkpoint.get_mmcls_models()[filename.split('://', 1)[1]]
+    return mm_checkpoint._process_mmcls_checkpoint(
+        load_from_http_safely(url, map_location))
+
+
+# Scheme -> loader within safe_checkpoint_loading(). Every scheme whose
+# mmengine loader downloads has its own safe loader here, so mmengine's
+# module-level functions are never replaced.
 SAFE_SCHEMES = (
     ('', load_from_local_safely),
     (('http://', 'https://'), load_from_http_safely),
+    (('modelzoo://', 'torchvision://'), load_from_torchvision_safely),
     (('open-mmlab://', 'openmmlab://'), load_from_openmmlab_safely),
+    ('mmcls://', load_from_mmcls_safely),
     ('pavi://', _refuse_remote_storage),
     ((r'(\S+\:)?s3://', r'(\S+\:)?petrel://'), _refuse_remote_storage),
 )
+# The top-level config key that turns the safe loader off for a run.
+CONFIG_KEY = 'safe_checkpoint_loading'
 _SCOPE_LOCK = threading.Lock()
 _scope_depth = 0
-_replaced = None
+_originals = None
+
+
+def _prefixes(entry) -> tuple:
+    return (entry, ) if isinstance(entry, str) else tuple(entry)
 
 
 @contextmanager
-def safe_checkpoint_loading() -> Iterator[None]:
+def safe_checkpoint_loading(enabled: bool = True) -> Iterator[None]:
     """Within the block, mmengine loads every checkpoint with
     :func:`load_checkpoint_file`.
 
@@ -235,22 +259,32 @@ def safe_checkpoint_loading() -> Iterator[None]:
     ``load_from``, ``--resume`` and ``tools/test.py`` then work with torch's
     ``weights_only`` protection on torch >= 2.6 (mmengine 0.10.7 calls
     ``torch.load`` without the types its own checkpoints hold), and a bad
-    file gets an error naming it. mmengine's loader is put back when the
-    outermost block ends; blocks may nest.
+    file gets an error naming it. The loaders go in through mmengine's
+    public ``CheckpointLoader.register_scheme(..., force=True)`` and
+    mmengine's own ones are registered back when the outermost block ends;
+    blocks may nest. ``enabled=False`` makes the block do nothing (a run's
+    config says so with ``safe_checkpoint_loading = False``).
 
     Example:
         >>> with safe_checkpoint_loading():
         ...     runner.train()  # doctest: +SKIP
     """
-    global _scope_depth, _replaced
+    global _scope_depth, _originals
+    if not enabled:
+        yield
+        return
     with _SCOPE_LOCK:
         if _scope_depth == 0:
-            schemes = CheckpointLoader._schemes
-            _replaced = (dict(schemes), mm_checkpoint.load_from_http)
+            # Read-only look at the registered loaders, to put them back.
+            current = CheckpointLoader._schemes
+            _originals = {
+                prefix: current[prefix]
+                for entry, _ in SAFE_SCHEMES for prefix in _prefixes(entry)
+                if prefix in current
+            }
             for prefixes, loader in SAFE_SCHEMES:
                 CheckpointLoader.register_scheme(
                     prefixes=prefixes, loader=loader, force=True)
-            mm_checkpoint.load_from_http = load_from_http_safely
         _scope_depth += 1
     try:
         yield
@@ -258,6 +292,7 @@ def safe_checkpoint_loading() -> Iterator[None]:
         with _SCOPE_LOCK:
             _scope_depth -= 1
             if _scope_depth == 0:
-                (CheckpointLoader._schemes,
-                 mm_checkpoint.load_from_http) = _replaced
-                _replaced = None
+                for prefix, loader in _originals.items():
+                    CheckpointLoader.register_scheme(
+                        prefixes=prefix, loader=loader, force=True)
+                _originals = None

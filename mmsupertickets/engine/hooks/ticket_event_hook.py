@@ -5,13 +5,18 @@ from typing import Optional, Tuple
 from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
 
-from mmsupertickets.utils.checkpoint_io import safe_checkpoint_loading
+from mmengine.logging import print_log
+
+from mmsupertickets.utils.checkpoint_io import (CONFIG_KEY,
+                                                safe_checkpoint_loading)
 from ..event_clock import (EventClock, check_epoch_interval,
                            check_epoch_not_empty, iters_per_epoch)
 from ..finite_checks import (check_finite_losses, check_finite_modules,
                              non_finite_losses)
 from ..runner_surgery import ema_models, ensure_arch, full_arch, unwrap
 from ..ticket_meta import META_KEY, ticket_meta, write_section
+
+_LOADER_LOGGED = 'supertickets/safe_loader_logged'
 
 
 class TicketEventHook(Hook):
@@ -23,11 +28,14 @@ class TicketEventHook(Hook):
     and checkpointing of that iteration: the metrics and the checkpoint of
     that epoch/iteration are those of the model *after* the event.
 
-    From ``before_run`` to ``after_run`` mmengine loads local checkpoints
+    From ``before_run`` to ``after_run`` mmengine loads checkpoints
     through the project's safe loader
-    (:func:`~mmsupertickets.utils.checkpoint_io.safe_checkpoint_loading`),
-    so ``resume`` and ``load_from`` work under torch's ``weights_only``
-    default; outside a run with these hooks nothing is changed.
+    (:func:`~mmsupertickets.utils.checkpoint_io.safe_checkpoint_loading`,
+    registered with ``CheckpointLoader.register_scheme``), so ``resume``
+    and ``load_from`` work under torch's ``weights_only`` default and no
+    pickle payload runs; mmengine's loaders are registered back after the
+    run. ``safe_checkpoint_loading = False`` at the top level of the config
+    keeps mmengine's loaders for the run.
 
     Subclasses guard their events (see
     :mod:`~mmsupertickets.engine.finite_checks`): :meth:`check_run` in
@@ -42,7 +50,22 @@ class TicketEventHook(Hook):
         self._loading_scope = ExitStack()
 
     def before_run(self, runner) -> None:
-        self._loading_scope.enter_context(safe_checkpoint_loading())
+        cfg = getattr(runner, 'cfg', None) or {}
+        enabled = cfg.get(CONFIG_KEY, True)
+        if not isinstance(enabled, bool):
+            raise TypeError(f'{CONFIG_KEY} must be True or False, got '
+                            f'{enabled!r}')
+        hub = runner.message_hub
+        if not hub.get_info(_LOADER_LOGGED):
+            # Said once per run, whichever SuperTickets hook comes first.
+            hub.update_info(_LOADER_LOGGED, True, resumed=False)
+            print_log(
+                'SuperTickets: checkpoints load through the safe loader '
+                '(weights_only with an allow-list; pickle payloads refused)'
+                if enabled else 'SuperTickets: safe checkpoint loading is '
+                f'off ({CONFIG_KEY} = False); mmengine\'s loaders are used',
+                logger='current')
+        self._loading_scope.enter_context(safe_checkpoint_loading(enabled))
 
     def after_run(self, runner) -> None:
         self._loading_scope.close()
