@@ -13,7 +13,6 @@ import glob
 import json
 import os.path as osp
 import re
-import sys
 
 import pytest
 import torch
@@ -252,11 +251,10 @@ def test_demo_runs_and_reaches_target(path, tmp_path):
 
 # -- the report writer ------------------------------------------------------
 def _run_demo_module():
-    """The pieces of tools/demo/ that the report tests use."""
+    """The pieces of mmsupertickets.demo that the report tests use."""
     import types
-    if osp.join(REPO, 'tools') not in sys.path:
-        sys.path.append(osp.join(REPO, 'tools'))
-    from demo import architecture, chance, report, run_files
+
+    from mmsupertickets.demo import architecture, chance, report, run_files
     return types.SimpleNamespace(**{
         name: getattr(module, name)
         for module, names in (

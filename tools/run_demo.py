@@ -28,23 +28,16 @@ checkpoints, ``supertickets_events.jsonl``, ``<timestamp>/vis_data``),
 ``test/`` (tools/test.py's), ``ticket/`` (tools/export_ticket.py's),
 ``timings.json``, ``report.md`` and ``*.png``.
 
-The work is done by the ``tools/demo`` package: ``tasks`` (per-task
+The work is done by :mod:`mmsupertickets.demo`: ``tasks`` (per-task
 settings), ``run`` (the driver), ``run_files`` (reading a run's files),
 ``chance`` (chance levels), ``architecture`` (channels per stage),
 ``plots`` and ``report``.
 """
 import argparse
-import os.path as osp
 import sys
 
-# The tools folder, where the demo package lives: already on sys.path when
-# this file runs as a script, added when it is loaded by path.
-TOOLS = osp.dirname(osp.abspath(__file__))
-if TOOLS not in sys.path:
-    sys.path.append(TOOLS)
-
-from demo.run import run_demo  # noqa: E402
-from demo.tasks import TASKS  # noqa: E402
+from mmsupertickets.demo.run import run_demo
+from mmsupertickets.demo.tasks import TASKS
 
 
 def parse_args(argv=None):

@@ -1,1 +1,0 @@
-"""The pipeline and report behind tools/run_demo.py, one concern a module."""
