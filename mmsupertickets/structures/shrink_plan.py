@@ -35,10 +35,6 @@ class ShrinkPlan:
     def empty(self) -> bool:
         return not self.slices and not self.removed_modules
 
-    def sliced_modules(self) -> List[str]:
-        """Modules whose weights were rebuilt by this plan."""
-        return sorted({n.rsplit('.', 1)[0] for n in self.slices})
-
 
 def _with_prefix(prefix: str, name: str) -> str:
     return f'{prefix}.{name}' if prefix else name

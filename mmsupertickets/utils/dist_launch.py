@@ -132,8 +132,7 @@ def setup_launcher(cfg: Any, launcher: str) -> None:
     dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
     init_dist_for_device(launcher, timeout=dist_cfg.get('timeout'))
     if cfg.get('model_wrapper_cfg') is None:
-        # Registers the wrapper named below.
-        import mmsupertickets.models.wrappers  # noqa: F401
+        # Registered by importing mmsupertickets (which imports this module).
         cfg.model_wrapper_cfg = dict(
             type='DeviceAgnosticDDP',
             broadcast_buffers=False,

@@ -140,10 +140,6 @@ class MultiKernelInvertedResidual(BaseModule):
                 in_channels, out_channels, 1, stride=stride, bias=False,
                 groups=math.gcd(in_channels, out_channels))
 
-    def remove_output_norm(self) -> None:
-        """Called once the last path is gone: the block is its shortcut."""
-        self.norm = None
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = x if self.shortcut is None else self.shortcut(x)
         if len(self.paths) == 0:
