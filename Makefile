@@ -1,6 +1,8 @@
 # The README's commands. Each target installs what it needs first.
 #   make test                  the suite on the current stack (torch 2.14, NumPy 2)
 #   make test-classic          the same suite on the classic stack (torch 2.1, NumPy 1.26)
+#   make test-all              make test, then the tests marked slow
+#   make lint                  the pre-commit checks on the whole tree
 STACK ?= current
 VENV_current := .venv
 VENV_classic := .venv-classic
@@ -14,7 +16,7 @@ CONFIG ?=
 # oversubscribing small machines (and keeps timings steady).
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup setup-classic test test-classic test-all demo data
+.PHONY: setup setup-classic test test-classic test-slow test-all lint demo data
 
 setup:
 	STACK=$(STACK) bash tools/setup_env.sh $(VENV)
@@ -28,8 +30,14 @@ test: setup
 test-classic:
 	$(MAKE) test STACK=classic
 
-test-all: setup
-	$(PY) -m pytest tests -q
+test-slow: setup
+	$(PY) -m pytest tests -q -m slow --durations=15
+
+test-all: test test-slow
+
+lint: setup
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements/lint.txt
+	$(VENV)/bin/pre-commit run --all-files
 
 data: setup
 	$(PY) tools/dataset_converters/generate_data.py all --out data/demo
