@@ -7,6 +7,7 @@ loading (``load_from``, ``resume``, ``Pretrained``) go through it for the
 duration of a block: the project's tools and the SuperTickets hooks use it
 for their runs; importing the package changes nothing.
 """
+import hashlib
 import os
 import os.path as osp
 import pickle
@@ -27,6 +28,7 @@ from .safe_globals import weights_only_load
 
 __all__ = [
     'load_checkpoint_file', 'safe_checkpoint_loading', 'zip_damage',
+    'download_checkpoint', 'local_checkpoint_path',
     'CheckpointLoadError', 'CorruptCheckpointError', 'UnsafeCheckpointError'
 ]
 
@@ -42,6 +44,7 @@ class CheckpointLoadError(RuntimeError):
     def __init__(self, path: str, reason: str):
         super().__init__(f'cannot load checkpoint {path!r}: {reason}')
         self.path = path
+        self.reason = reason
 
 
 class CorruptCheckpointError(CheckpointLoadError):
@@ -112,7 +115,8 @@ def load_checkpoint_file(path: Union[str, Path],
 
     Tensors and the types of mmengine checkpoints
     (:data:`~mmsupertickets.utils.safe_globals.SAFE_GLOBALS`) are allowed,
-    on every supported torch. The file is only read.
+    on every supported torch. The CRC of every member of a zip checkpoint
+    is checked before anything is unpickled. The file is only read.
 
     Args:
         path (str | Path): The checkpoint file.
@@ -123,8 +127,8 @@ def load_checkpoint_file(path: Union[str, Path],
 
     Raises:
         FileNotFoundError: ``path`` is not an existing file.
-        CorruptCheckpointError: the file is truncated or not a torch
-            zip/pickle file.
+        CorruptCheckpointError: the file is truncated, fails a CRC check
+            or is not a torch zip/pickle file.
         UnsafeCheckpointError: the file pickles an object outside the
             allow-list; ``err.refused`` names it.
         CheckpointLoadError: any other load failure, naming the file.
@@ -140,6 +144,13 @@ def load_checkpoint_file(path: Union[str, Path],
     if is_zip and not zipfile.is_zipfile(path):
         raise CorruptCheckpointError(
             path, 'the zip archive is truncated (no central directory)')
+    if is_zip:
+        # torch's reader skips the CRCs the archive carries: a flipped byte
+        # would load as a wrong weight. This reads the whole file once.
+        damage = zip_damage(path)
+        if damage is not None:
+            raise CorruptCheckpointError(
+                path, f'the zip archive is corrupted ({damage})')
     try:
         return weights_only_load(path, map_location=map_location)
     except pickle.UnpicklingError as err:
@@ -155,11 +166,6 @@ def load_checkpoint_file(path: Union[str, Path],
             raise CorruptCheckpointError(
                 path, 'it is neither a torch zip archive nor a readable '
                 f'legacy pickle ({_short_reason(err)})') from err
-        damage = zip_damage(path)
-        if damage is not None:
-            raise CorruptCheckpointError(
-                path, f'the zip archive is corrupted ({damage}; '
-                f'{_short_reason(err)})') from err
         raise CheckpointLoadError(path, _short_reason(err)) from err
 
 
@@ -168,24 +174,109 @@ def load_from_local_safely(filename, map_location=None):
         osp.expanduser(filename), map_location or 'cpu')
 
 
-def load_from_http_safely(filename, map_location=None, model_dir=None,
-                          progress=False):
-    """Download ``filename`` into torch's hub cache (rank 0 first, as
-    mmengine does), then load it with :func:`load_checkpoint_file`.
+# torch.hub's convention: a file named ``<name>-<first hex digits of its
+# sha256>.<ext>`` carries its own hash.
+_HASH_IN_NAME = re.compile(r'-([0-9a-f]{8,64})\.[^.]+$')
+# ``scheme://`` at the start of a path.
+_SCHEME = re.compile(r'^[A-Za-z][\w+.-]*://')
 
-    mmengine's own http loader unpickles with ``weights_only=False``.
+
+def download_checkpoint(url: str, model_dir: Optional[str] = None,
+                        progress: bool = False) -> str:
+    """The local copy of the http(s) ``url``, downloaded if absent.
+
+    The cache is keyed by the whole URL:
+    ``<model_dir>/<sha256 of the URL, 16 hex digits>/<file name>``, so two
+    URLs with the same file name never share a file. When the file name
+    carries a hash (torch.hub's ``name-<sha256 prefix>.pth``), the download
+    must match it. Rank 0 downloads first, the other ranks then find it.
+
+    Args:
+        url (str): An ``http://`` or ``https://`` URL.
+        model_dir (str, optional): The cache. Defaults to torch's hub cache
+            (``<torch.hub.get_dir()>/checkpoints``).
+        progress (bool): Show a progress bar. Defaults to False.
+
+    Returns:
+        str: The cached file.
+
+    Raises:
+        CheckpointLoadError: the URL names no file, the download failed,
+            or the file does not match the hash in its name.
     """
+    name = osp.basename(urlparse(url).path)
+    if not name:
+        raise CheckpointLoadError(url, 'the URL names no file')
     model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
-    cached = osp.join(model_dir, osp.basename(urlparse(filename).path))
+    key = hashlib.sha256(url.encode('utf-8')).hexdigest()[:16]
+    cached = osp.join(model_dir, key, name)
+    match = _HASH_IN_NAME.search(name)
     rank, world_size = get_dist_info()
     for turn in range(2):
         if (rank == 0) == (turn == 0) and not osp.isfile(cached):
-            os.makedirs(model_dir, exist_ok=True)
-            torch.hub.download_url_to_file(filename, cached,
-                                           progress=progress)
+            os.makedirs(osp.dirname(cached), exist_ok=True)
+            try:
+                # Written to a temporary file, hash checked, then renamed.
+                torch.hub.download_url_to_file(
+                    url, cached, hash_prefix=match and match.group(1),
+                    progress=progress)
+            except RuntimeError as err:
+                if 'invalid hash value' not in str(err):
+                    raise
+                raise CheckpointLoadError(
+                    url, f'the download does not match the sha256 prefix '
+                    f'{match.group(1)!r} its file name carries ({err}); '
+                    'nothing was cached') from err
+            except OSError as err:
+                raise CheckpointLoadError(
+                    url, f'the download failed: {err}') from err
         if world_size > 1 and turn == 0:
             torch.distributed.barrier()
+    return cached
+
+
+def load_from_http_safely(filename, map_location=None, model_dir=None,
+                          progress=False):
+    """Download ``filename`` with :func:`download_checkpoint` (cached by
+    its whole URL), then load it with :func:`load_checkpoint_file`.
+
+    mmengine's own http loader unpickles with ``weights_only=False``.
+    """
+    cached = download_checkpoint(filename, model_dir, progress)
     return load_checkpoint_file(cached, map_location or 'cpu')
+
+
+def local_checkpoint_path(filename: str) -> str:
+    """The local file a tool reads for ``filename``.
+
+    An ``http(s)://`` URL is downloaded as ``load_from`` and
+    ``tools/test.py`` download it (:func:`download_checkpoint`); a local
+    path is returned as it is; other schemes (``pavi://``, ``s3://``,
+    ``petrel://``, ...) are refused. Read the file with
+    :func:`load_checkpoint_file`.
+
+    Args:
+        filename (str): A local path or an http(s) URL.
+
+    Returns:
+        str: A local path.
+
+    Raises:
+        CheckpointLoadError: another scheme, or the download failed.
+
+    Example:
+        >>> local_checkpoint_path('work_dirs/xxx/iter_8.pth')
+        'work_dirs/xxx/iter_8.pth'
+    """
+    filename = os.fspath(filename)
+    if filename.startswith(('http://', 'https://')):
+        return download_checkpoint(filename)
+    if _SCHEME.match(filename):
+        raise CheckpointLoadError(
+            filename, 'only local files and http(s):// URLs are read here '
+            '(remote storage such as pavi://, s3:// or petrel:// is not); '
+            'copy the file to a local path')
+    return filename
 
 
 def load_from_openmmlab_safely(filename, map_location=None):
