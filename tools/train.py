@@ -16,6 +16,7 @@ import argparse
 import logging
 import os
 import os.path as osp
+from contextlib import nullcontext
 
 import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import Config, DictAction
@@ -25,9 +26,10 @@ from mmengine.runner import Runner
 
 from mmsupertickets.utils.checkpoint_io import safe_checkpoint_loading
 from mmsupertickets.utils.dist_launch import LAUNCHERS, setup_launcher
+from mmsupertickets.utils.file_lock import FolderLock, FolderLockedError
 from mmsupertickets.utils.preflight import check_datasets
 from mmsupertickets.utils.atomic_write import remove_stale_temp_files
-from mmsupertickets.utils.resume import (NoResumableCheckpointError,
+from mmsupertickets.utils.resume import (ResumeRefusedError,
                                          find_resumable_checkpoint)
 
 
@@ -106,13 +108,27 @@ def main():
     if args.amp:
         enable_amp(cfg)
 
+    # One training run per work dir, from before the resume choice to the
+    # end (the SuperTickets hooks take the same lock, for the stock
+    # tools/train.py of mmseg, mmpose and mmpretrain).
+    try:
+        with (FolderLock(cfg.work_dir, 'work dir')
+              if is_main_launch() else nullcontext()):
+            train(cfg, args)
+    except FolderLockedError as err:
+        raise SystemExit(f'error: {err}')
+
+
+def train(cfg: Config, args) -> None:
+    """Resume choice, runner build and training of ``cfg``."""
     if args.resume == 'auto':
         # Not blindly last_checkpoint: it may name a file a crash truncated
         # or the hook deleted, and other runs may have left files here.
         try:
             resume_from = find_resumable_checkpoint(cfg.work_dir, cfg)
-        except NoResumableCheckpointError as err:
-            # Never restart from scratch over damaged checkpoints.
+        except ResumeRefusedError as err:
+            # Never restart from scratch over damaged checkpoints, nor
+            # continue another run's.
             raise SystemExit(f'error: {err}')
         if resume_from is not None:
             cfg.resume = True

@@ -8,9 +8,12 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from mmengine.logging import print_log
 
-from .checkpoint_io import load_checkpoint_file, zip_damage
+from .checkpoint_io import CheckpointLoadError, load_checkpoint_file
 
-__all__ = ['find_resumable_checkpoint', 'NoResumableCheckpointError']
+__all__ = [
+    'find_resumable_checkpoint', 'ResumeRefusedError',
+    'NoResumableCheckpointError', 'OutsideWorkDirError'
+]
 
 _CHECKPOINT_NAME = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
 # Top-level config lines that differ between the runs of one experiment
@@ -18,7 +21,11 @@ _CHECKPOINT_NAME = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
 _RUN_SPECIFIC_LINE = re.compile(r'^(?:load_from|resume|work_dir|launcher)\s*=')
 
 
-class NoResumableCheckpointError(RuntimeError):
+class ResumeRefusedError(RuntimeError):
+    """``--resume`` without a path found no checkpoint it may safely pick."""
+
+
+class NoResumableCheckpointError(ResumeRefusedError):
     """The work dir holds checkpoint files but none of them can be resumed.
 
     Args:
@@ -39,32 +46,65 @@ class NoResumableCheckpointError(RuntimeError):
         self.rejected = rejected
 
 
-def _checkpoint_damage(path: str) -> Optional[str]:
-    """Why ``path`` cannot be a complete checkpoint, or None if it can.
+class OutsideWorkDirError(ResumeRefusedError):
+    """``last_checkpoint`` names a file outside the work dir.
 
-    Checks existence and the zip structure with its CRCs; the pickle itself
-    is read by :func:`_read_meta`.
+    Args:
+        work_dir (str): The run's work dir.
+        recorded (str): The file ``last_checkpoint`` names.
+        own (str, optional): The checkpoint the work dir's own files would
+            resume from, None when it holds none.
     """
-    if not osp.isfile(path):
-        return 'the file does not exist'
-    if osp.getsize(path) == 0:
-        return 'the file is empty'
-    return zip_damage(path)
+
+    def __init__(self, work_dir: str, recorded: str, own: Optional[str]):
+        mine = (f'the newest complete checkpoint in the work dir is {own}'
+                if own else 'the work dir holds no complete checkpoint')
+        super().__init__(
+            f'--resume: {osp.join(work_dir, "last_checkpoint")} names '
+            f'{recorded}, which is outside the work dir {work_dir} (another '
+            f'run\'s file?); {mine}. Nothing was changed. Bare --resume '
+            'continues only from files inside the work dir: pass the one '
+            'you mean explicitly with --resume PATH.')
+        self.work_dir = work_dir
+        self.recorded = recorded
+        self.own = own
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether ``path`` lies directly in ``folder`` (links resolved)."""
+    return osp.dirname(osp.realpath(path)) == osp.realpath(folder)
+
+
+def _checkpoint_folders(work_dir: str, cfg: Any) -> List[str]:
+    """Where the run writes its checkpoints: the work dir, and
+    ``<out_dir>/<work dir name>`` with ``CheckpointHook(out_dir=...)``."""
+    folders = [work_dir]
+    try:
+        out_dir = cfg.default_hooks.checkpoint.get('out_dir')
+    except (AttributeError, KeyError, TypeError):
+        out_dir = None
+    if isinstance(out_dir, str) and '://' not in out_dir:
+        folders.append(osp.join(
+            osp.abspath(out_dir), osp.basename(work_dir.rstrip(os.sep))))
+    return folders
 
 
 def _read_meta(path: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
     """``(meta, None)`` of a resumable checkpoint, else ``(None, reason)``.
 
-    The file is unpickled with the project's ``weights_only`` loader; the
-    step comes from ``meta['iter']`` / ``meta['epoch']``, which is what
-    mmengine resumes from, never from the file name.
+    The file is read with the project's loader (zip CRCs, then
+    ``weights_only`` unpickling); the step comes from ``meta['iter']`` /
+    ``meta['epoch']``, which is what mmengine resumes from, never from the
+    file name.
     """
-    damage = _checkpoint_damage(path)
-    if damage is not None:
-        return None, damage
+    # Any unreadable file is just not a candidate.
     try:
         checkpoint = load_checkpoint_file(path)
-    except Exception as err:  # any unreadable file is just not a candidate
+    except FileNotFoundError:
+        return None, 'the file does not exist'
+    except CheckpointLoadError as err:
+        return None, err.reason
+    except Exception as err:
         return None, str(err)
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
     if not isinstance(meta, dict) or not any(
@@ -94,6 +134,23 @@ def _current_config_text(cfg: Any) -> Optional[str]:
         return _config_text(cfg.pretty_text)
     except Exception:  # yapf may fail on odd values: no preference then
         return None
+
+
+def _newest(metas: Dict[str, Dict[str, Any]], candidates) -> str:
+    # Highest stored step; the name only breaks ties, for determinism.
+    return max(candidates, key=lambda p: (_step(metas[p]), p))
+
+
+def _newest_own(metas: Dict[str, Dict[str, Any]], cfg: Any) -> str:
+    """The newest of ``metas``, preferring files saved with ``cfg``."""
+    candidates = list(metas)
+    text = _current_config_text(cfg)
+    if text is not None:
+        own = [p for p in candidates
+               if _config_text(metas[p].get('cfg')) == text]
+        if own:
+            candidates = own
+    return _newest(metas, candidates)
 
 
 def find_resumable_checkpoint(work_dir: Union[str, Path],
@@ -127,6 +184,13 @@ def find_resumable_checkpoint(work_dir: Union[str, Path],
        :class:`NoResumableCheckpointError` lists each and why it was
        rejected: training is never silently restarted over damaged files.
        Without any checkpoint file, None is returned.
+    5. Only files inside the work dir (or the checkpoint hook's
+       ``out_dir`` of ``cfg``) are resumed. A recorded file outside it is
+       taken as the file of the same name inside (the work dir was moved or
+       copied); without such a file,
+       :class:`OutsideWorkDirError` names the recorded file and the one the
+       work dir's own files would give: resuming another run's checkpoint
+       needs ``--resume PATH``.
 
     Skipped files are named in warnings. Nothing is changed on disk.
 
@@ -141,6 +205,8 @@ def find_resumable_checkpoint(work_dir: Union[str, Path],
 
     Raises:
         NoResumableCheckpointError: checkpoint files exist, none complete.
+        OutsideWorkDirError: ``last_checkpoint`` names a file outside the
+            work dir.
     """
     # Absolute paths: last_checkpoint holds one (the runner's work_dir).
     work_dir = osp.abspath(os.fspath(work_dir))
@@ -158,6 +224,21 @@ def find_resumable_checkpoint(work_dir: Union[str, Path],
             recorded = osp.abspath(osp.expanduser(recorded))
         else:
             pointer_problem = 'the file is empty'
+    foreign = None
+    if recorded is not None and not any(
+            _inside(recorded, folder)
+            for folder in _checkpoint_folders(work_dir, cfg)):
+        here = osp.join(work_dir, osp.basename(recorded))
+        if osp.isfile(here):
+            # A moved or copied work dir still names its old place.
+            print_log(
+                f'last_checkpoint names {recorded}, outside the work dir; '
+                f'taking {here}, the file of that name inside it.',
+                logger='current',
+                level=logging.WARNING)
+            recorded = here
+        else:
+            foreign, recorded = recorded, None
     if recorded is not None and recorded not in paths:
         paths.append(recorded)
 
@@ -172,16 +253,15 @@ def find_resumable_checkpoint(work_dir: Union[str, Path],
                 level=logging.WARNING)
         else:
             metas[path] = meta
+    if foreign is not None:
+        own = _newest_own(metas, cfg) if metas else None
+        raise OutsideWorkDirError(work_dir, foreign, own)
     if not metas:
         if rejected or pointer_problem:
             if pointer_problem:
                 rejected.append((pointer, pointer_problem))
             raise NoResumableCheckpointError(work_dir, rejected)
         return None
-
-    def newest(candidates):
-        # Highest stored step; the name only breaks ties, for determinism.
-        return max(candidates, key=lambda p: (_step(metas[p]), p))
 
     if recorded in metas:
         run = metas[recorded].get('experiment_name')
@@ -196,21 +276,14 @@ def find_resumable_checkpoint(work_dir: Union[str, Path],
                 f'step {_step(metas[recorded])[0]}).',
                 logger='current')
             return recorded
-        chosen = newest(later)
+        chosen = _newest(metas, later)
         print_log(
             f'Resuming from {chosen}: the same run saved it after '
             f'{recorded}, which last_checkpoint still names.',
             logger='current')
         return chosen
 
-    candidates = list(metas)
-    text = _current_config_text(cfg)
-    if text is not None:
-        own = [p for p in candidates
-               if _config_text(metas[p].get('cfg')) == text]
-        if own:
-            candidates = own
-    chosen = newest(candidates)
+    chosen = _newest_own(metas, cfg)
     why = (f'last_checkpoint names {recorded!r}, which is not complete'
            if recorded is not None else 'there is no usable last_checkpoint')
     print_log(

@@ -2,13 +2,15 @@
 from contextlib import ExitStack
 from typing import Optional, Tuple
 
-from mmengine.dist import get_world_size
+from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
+from mmengine.runner import BaseLoop
 
 from mmengine.logging import print_log
 
 from mmsupertickets.utils.checkpoint_io import (CONFIG_KEY,
                                                 safe_checkpoint_loading)
+from mmsupertickets.utils.file_lock import FolderLock
 from ..event_clock import (EventClock, check_epoch_interval,
                            check_epoch_not_empty, iters_per_epoch)
 from ..finite_checks import (check_finite_losses, check_finite_modules,
@@ -66,6 +68,14 @@ class TicketEventHook(Hook):
                 f'off ({CONFIG_KEY} = False); mmengine\'s loaders are used',
                 logger='current')
         self._loading_scope.enter_context(safe_checkpoint_loading(enabled))
+        # One training run per work dir: a second one would interleave its
+        # events and replace this run's checkpoints. Runner.train() builds
+        # its loop before before_run; test() and val() never do, so testing
+        # beside a running training is not refused.
+        if get_rank() == 0 and isinstance(
+                getattr(runner, '_train_loop', None), BaseLoop):
+            self._loading_scope.enter_context(
+                FolderLock(runner.work_dir, 'work dir'))
 
     def after_run(self, runner) -> None:
         self._loading_scope.close()
