@@ -1,0 +1,243 @@
+"""Measuring a latency table for a supernet on this machine.
+
+:func:`describe_units` lays the table out (every unit's width, input,
+signature, MACs per channel and width grid per divisor) without timing
+anything; :func:`measure_table` times it: every unit alone at every grid
+width on the input it gets inside the model, the supernet, and the supernet
+with every unit removed (the fixed cost), all round by round in one run.
+Units with the same signature and input (e.g. the repeated blocks of a
+branch) are timed once.
+"""
+import copy
+import datetime
+import json
+from typing import Callable, Dict, Optional, Sequence
+
+import torch
+import torch.nn as nn
+
+from mmsupertickets.flops import ModelForward, ResourceEstimator
+from mmsupertickets.structures.searchable import find_searchable_units
+from mmsupertickets.structures.shrink_plan import (apply_plan,
+                                                   plan_channel_removal)
+from .predictor import unit_signature
+from .table import TABLE_FORMAT, LatencyTable, interpolate, width_grid
+from .timing import (check_runtime, library_versions, machine, make_runner,
+                     summarize, time_round_robin)
+
+__all__ = ['describe_units', 'measure_table', 'sliced_unit', 'remove_units',
+           'unit_inputs', 'fastest_divisor']
+
+DEFAULT_DIVISORS = (1, 8, 16)
+
+
+class _Copy(nn.Module):
+    # The cheapest op that still makes a runtime read its input and write
+    # an output of the same size.
+    def forward(self, x):
+        return x.clone()
+
+
+def unit_inputs(model: nn.Module, shape: Sequence[int]) -> Dict[str, list]:
+    """The input shape (N, C, H, W) of every searchable unit in one forward
+    of ``model`` (eval mode) on a 1×3×H×W image."""
+    seen = {}
+
+    def record(name):
+        def hook(module, args):
+            seen.setdefault(name, list(args[0].shape))
+        return hook
+
+    handles = [u.module.register_forward_pre_hook(record(u.name))
+               for u in find_searchable_units(model)]
+    device = next(model.parameters()).device
+    x = torch.zeros(1, 3, *shape, device=device)
+    forward = ModelForward(model.eval())
+    try:
+        with torch.no_grad():
+            forward.choose_route(x)
+            seen.clear()
+            forward(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return seen
+
+
+def sliced_unit(module: nn.Module, width: int) -> nn.Module:
+    """A copy of a unit with its first ``width`` channels, sliced the way a
+    shrink slices (its coupled tensors)."""
+    holder = nn.Module()
+    holder.unit = copy.deepcopy(module)
+    if width < holder.unit.channels:
+        apply_plan(holder, plan_channel_removal(
+            holder, {'unit': torch.arange(width)}))
+    return holder.unit
+
+
+def remove_units(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every searchable unit removed: what no
+    shrink can remove (stem, shortcuts, fusions, head)."""
+    empty = copy.deepcopy(model)
+    apply_plan(empty, plan_channel_removal(
+        empty, {u.name: torch.zeros(0, dtype=torch.long)
+                for u in find_searchable_units(empty)}))
+    return empty
+
+
+def describe_units(model: nn.Module, shape: Sequence[int],
+                   divisors: Sequence[int] = DEFAULT_DIVISORS,
+                   points: int = 6) -> dict:
+    """The units of a table for ``model`` at ``shape``, without timings:
+    ``{name: {channels, input, signature, macs_per_channel, grids:
+    {divisor: {widths}}}}``. Deterministic for a given model."""
+    inputs = unit_inputs(model, shape)
+    macs = ResourceEstimator(shape).module_macs(model)
+    units = {}
+    for u in find_searchable_units(model):
+        units[u.name] = dict(
+            channels=u.channels, input=inputs[u.name],
+            signature=unit_signature(u.module),
+            macs_per_channel=macs.get(u.name, 0) / max(u.channels, 1),
+            grids={str(d): dict(widths=width_grid(u.channels, d, points))
+                   for d in divisors})
+    return units
+
+
+def _middle(widths, channels):
+    # The grid width closest to half the unit, the larger on a tie.
+    return min(widths, key=lambda w: (abs(2 * w - channels), -w))
+
+
+def fastest_divisor(units: Dict[str, dict]) -> Dict[str, float]:
+    """Milliseconds per GMAC of the units at about half their widths, by
+    divisor (from the measured grids): the divisor that makes the same
+    MACs fastest in this runtime has the least."""
+    out = {}
+    for d in next(iter(units.values()))['grids']:
+        ms = macs = 0.0
+        for unit in units.values():
+            grid = unit['grids'][d]
+            w = _middle(grid['widths'], unit['channels'])
+            ms += interpolate(grid['widths'], grid['ms'], w)
+            macs += w * unit['macs_per_channel']
+        out[d] = ms / max(macs / 1e9, 1e-12)
+    return out
+
+
+def measure_table(model: nn.Module,
+                  shape: Sequence[int],
+                  runtime: str = 'pytorch',
+                  threads: int = 1,
+                  device: str = 'cpu',
+                  divisors: Sequence[int] = DEFAULT_DIVISORS,
+                  points: int = 6,
+                  rounds: int = 20,
+                  warmup: int = 5,
+                  config: Optional[str] = None,
+                  log: Callable[[str], None] = print) -> LatencyTable:
+    """Measure a latency table of ``model`` (a supernet) on this machine.
+
+    Args:
+        model: The supernet (an OpenMMLab model or any module with
+            searchable units); it is not changed.
+        shape: (H, W) of the one input image (batch 1).
+        runtime: ``'pytorch'`` (eager) or ``'onnxruntime'``.
+        threads: Intra-op threads of the runtime.
+        device: ``'cpu'`` or ``'cuda'``.
+        divisors: Channel divisors to lay grids out for.
+        points: Evenly spaced widths per grid (see :func:`width_grid`).
+        rounds: Timed calls of every entry (medians are kept).
+        warmup: Untimed calls of every entry first.
+        config: The config the model was built from, recorded.
+        log: Where progress lines go.
+
+    Returns:
+        LatencyTable: with ``fixed_ms`` the median of the model without
+        units and each divisor's ``unit_scale`` = (supernet − fixed) / Σ
+        units alone at full width: timed alone, units miss what they cost
+        inside the model (their block's sum and output BN, caches), which
+        the factor spreads over them in proportion.
+    """
+    check_runtime(runtime, device)
+    for value, key in ((rounds, 'rounds'), (threads, 'threads')):
+        if value < 1:
+            raise ValueError(f'{key}={value} must be >= 1')
+    torch.set_num_threads(threads)
+    model = model.eval().to(device)
+    shape = [int(s) for s in shape]
+    units = describe_units(model, shape, divisors, points)
+    modules = {u.name: u.module for u in find_searchable_units(model)}
+    # One timed entry per distinct (signature, input, width).
+    groups = {}
+    for name, unit in units.items():
+        key = json.dumps([type(modules[name]).__name__, unit['signature'],
+                          unit['input']], sort_keys=True)
+        groups.setdefault(key, []).append(name)
+    fns = {}
+    for key, names in groups.items():
+        unit = units[names[0]]
+        x = torch.randn(*unit['input'],
+                        generator=torch.Generator().manual_seed(0))
+        # What a call costs the runtime by itself on this input (an ONNX
+        # Runtime session copies it in and out): no unit pays it inside
+        # the model, so it is taken off each of its entries.
+        call = ('call', tuple(unit['input']))
+        if call not in fns:
+            fns[call] = make_runner(runtime, _Copy(), x, threads, device)
+        widths = sorted({w for g in unit['grids'].values()
+                         for w in g['widths']})
+        for w in widths:
+            fns[(key, w)] = make_runner(
+                runtime, sliced_unit(modules[names[0]], w), x, threads,
+                device)
+    image = torch.randn(1, 3, *shape,
+                        generator=torch.Generator().manual_seed(0))
+    forward = ModelForward(model)
+    with torch.no_grad():
+        forward.choose_route(image.to(device))
+    empty = ModelForward(remove_units(model))
+    with torch.no_grad():
+        empty.choose_route(image.to(device))
+    fns['supernet'] = make_runner(runtime, forward, image, threads, device)
+    fns['empty'] = make_runner(runtime, empty, image, threads, device)
+    log(f'timing {len(fns) - 2} unit and call entries ({len(units)} units, '
+        f'{len(groups)} distinct) and 2 models in {runtime} on {device}, '
+        f'{threads} thread(s): {rounds} rounds after {warmup} warm-up')
+    times = {k: summarize(v) for k, v in time_round_robin(
+        fns, rounds, warmup).items()}
+
+    for key, names in groups.items():
+        call = times[('call', tuple(units[names[0]]['input']))]['median']
+        for name in names:
+            units[name]['call_ms'] = call
+            for grid in units[name]['grids'].values():
+                grid['ms'] = [max(times[(key, w)]['median'] - call, 0.0)
+                              for w in grid['widths']]
+                grid['iqr'] = [times[(key, w)]['iqr']
+                               for w in grid['widths']]
+    fixed = times['empty']['median']
+    supernet = times['supernet']['median']
+    per_divisor = {}
+    speed = fastest_divisor(units)
+    for d in map(str, divisors):
+        alone = sum(interpolate(u['grids'][d]['widths'], u['grids'][d]['ms'],
+                                u['channels']) for u in units.values())
+        per_divisor[d] = dict(
+            unit_scale=(supernet - fixed) / alone if alone > 0 else 1.0,
+            units_alone_ms=alone, ms_per_gmac_at_half_width=speed[d])
+    data = dict(
+        format=TABLE_FORMAT, runtime=runtime, device=device,
+        threads=threads, shape=shape, batch=1,
+        fixed_ms=fixed, supernet_ms=supernet,
+        default_divisor=int(min(speed, key=speed.get)),
+        divisors=per_divisor, units=units,
+        measurement=dict(
+            rounds=rounds, warmup=warmup, clock='wall (perf_counter)',
+            statistic='median; iqr = [25th, 75th] percentile',
+            points=points, supernet_iqr=times['supernet']['iqr'],
+            fixed_iqr=times['empty']['iqr'], versions=library_versions(
+                runtime), machine=machine(), config=config,
+            created=datetime.datetime.now().astimezone().strftime(
+                '%Y-%m-%d %H:%M %Z')))
+    return LatencyTable(data, config or 'the measured table')
