@@ -1,7 +1,10 @@
 """Export the SuperTicket of a training checkpoint into deployable files.
 
 Writes into ``--out`` (a fresh folder; an existing non-empty one only with
-``--force``; the checkpoint is only read):
+``--force``; a symbolic link is followed and its target written; one export
+at a time: a second one to the same folder is refused while the first
+runs). The checkpoint is only read; it may be an ``http(s)://`` URL, which
+is downloaded and read through the same safe loader as ``load_from``:
 
 - ``arch.json``: the searched architecture ``{unit name: channels}``;
 - ``ticket.pth``: a stock checkpoint (``state_dict`` + ``meta.dataset_meta``)
@@ -29,13 +32,17 @@ Examples::
         tickets/cityscapes/ticket.pth
 """
 import argparse
+import os.path as osp
 import sys
 
 import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import DictAction
 
 from mmsupertickets.apis.export import export_ticket, format_summary
-from mmsupertickets.utils.checkpoint_io import CheckpointLoadError
+from mmsupertickets.apis.export.ticket_folder import resolve_out_dir
+from mmsupertickets.utils.checkpoint_io import (CheckpointLoadError,
+                                                local_checkpoint_path)
+from mmsupertickets.utils.file_lock import FolderLock, FolderLockedError
 
 
 def parse_args():
@@ -43,7 +50,9 @@ def parse_args():
         description='Export a SuperTicket (shrunk subnet, baked masks, '
         'sparse weights, config, optional ONNX) from a training checkpoint')
     parser.add_argument('config', help='training config file path')
-    parser.add_argument('checkpoint', help='checkpoint of that run')
+    parser.add_argument(
+        'checkpoint', help='checkpoint of that run (a file or an http(s) '
+        'URL)')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument(
         '--shape',
@@ -75,23 +84,27 @@ def parse_args():
 def main():
     args = parse_args()
     try:
-        summary = export_ticket(
-            args.config,
-            args.checkpoint,
-            args.out,
-            shape=args.shape,
-            onnx=args.onnx,
-            force=args.force,
-            weights=args.weights,
-            cfg_options=args.cfg_options)
+        # The lock is on the link's target, which is what gets replaced.
+        out = resolve_out_dir(args.out)
+        with FolderLock(out, '--out'):
+            summary = export_ticket(
+                args.config,
+                local_checkpoint_path(args.checkpoint),
+                out,
+                shape=args.shape,
+                onnx=args.onnx,
+                force=args.force,
+                weights=args.weights,
+                cfg_options=args.cfg_options)
     except (ValueError, KeyError, FileExistsError, FileNotFoundError,
-            CheckpointLoadError) as err:
+            CheckpointLoadError, FolderLockedError) as err:
         # Bad input: one line naming it, no traceback; nothing was written.
         message = err.args[0] if isinstance(err, KeyError) and err.args \
             else str(err)
         sys.exit(f'export_ticket.py: error: {message}')
     print(format_summary(summary))
-    print(f'Wrote {args.out}')
+    print(f'Wrote {args.out}' + (f' (-> {out})' if out != osp.abspath(
+        args.out) else ''))
 
 
 if __name__ == '__main__':

@@ -30,6 +30,8 @@ import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 
+from mmsupertickets.utils.checkpoint_io import (CheckpointLoadError,
+                                                local_checkpoint_path)
 from mmsupertickets.utils.dist_launch import LAUNCHERS, setup_launcher
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
 from mmsupertickets.apis.oneshot import check_ratios, check_scorers, run_sweep
@@ -46,7 +48,7 @@ def parse_args(argv=None):
         description='One-shot prune a searched subnet (S+P baselines)')
     parser.add_argument('config', help='search-only config file')
     parser.add_argument('checkpoint', help='checkpoint of that config '
-                        '(only read)')
+                        '(only read; a file or an http(s) URL)')
     parser.add_argument(
         '--scorers', nargs='+', default=['random', 'magnitude', 'snip'],
         help=f'pruning scores, any of {sorted(SCORERS)} '
@@ -131,6 +133,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    try:
+        # An http(s) URL is downloaded as load_from downloads it.
+        args.checkpoint = local_checkpoint_path(args.checkpoint)
+    except CheckpointLoadError as err:
+        sys.exit(f'prune_oneshot.py: error: {err}')
     if not osp.isfile(args.checkpoint):
         sys.exit(f'checkpoint file {args.checkpoint!r} does not exist')
     cfg = Config.fromfile(args.config)

@@ -1,4 +1,10 @@
-"""The ticket folder on disk: checks, temporary folder, swap-in, file sizes."""
+"""The ticket folder on disk: checks, temporary folder, swap-in, file sizes.
+
+Every function here follows symbolic links in the output path
+(:func:`resolve_out_dir`): a link to a folder, empty or holding an earlier
+export, or a dangling link, gets the export written into its target and
+still points at it afterwards.
+"""
 import os
 import os.path as osp
 import shutil
@@ -6,8 +12,8 @@ import tempfile
 from typing import List, Optional, Sequence
 
 __all__ = [
-    'FILES', 'check_out_dir', 'make_parents', 'make_temp_folder',
-    'move_into_place', 'discard', 'file_sizes'
+    'FILES', 'resolve_out_dir', 'check_out_dir', 'make_parents',
+    'make_temp_folder', 'move_into_place', 'discard', 'file_sizes'
 ]
 
 # Every file an export can write, in the order summary.json lists them.
@@ -18,6 +24,32 @@ FILES = ('arch.json', 'ticket.pth', 'ticket_sparse.pth', 'config.py',
 def _inside(path: str, folder: str) -> bool:
     path, folder = osp.realpath(path), osp.realpath(folder)
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def resolve_out_dir(out_dir: str) -> str:
+    """The real folder an export to ``out_dir`` writes.
+
+    Symbolic links anywhere in the path are followed, dangling ones too (to
+    the folder they name), so the export replaces the link's target, never
+    the link itself.
+
+    Args:
+        out_dir (str): The requested output folder.
+
+    Returns:
+        str: An absolute path without symbolic links.
+
+    Raises:
+        ValueError: the path is a loop of symbolic links.
+
+    Example:
+        >>> resolve_out_dir('tickets/latest')  # doctest: +SKIP
+        '/data/tickets/2024-05-01'
+    """
+    real = osp.realpath(osp.abspath(out_dir))
+    if osp.islink(real):  # realpath stops inside a loop
+        raise ValueError(f'--out {out_dir!r} is a loop of symbolic links')
+    return real
 
 
 def check_out_dir(out_dir: str, force: bool, keep: Sequence[str]) -> None:
@@ -33,30 +65,34 @@ def check_out_dir(out_dir: str, force: bool, keep: Sequence[str]) -> None:
     Raises:
         FileExistsError: ``out_dir`` is a file, not empty without
             ``force``, or holds files other than :data:`FILES`.
-        ValueError: ``out_dir`` contains one of ``keep``.
+        ValueError: ``out_dir`` contains one of ``keep`` or is a loop of
+            symbolic links.
 
     Example:
         >>> check_out_dir('tickets/new', force=False,
         ...               keep=['work_dirs/xxx/iter_8.pth'])  # doctest: +SKIP
     """
+    given, out_dir = out_dir, resolve_out_dir(out_dir)
+    if given != out_dir:
+        given = f'{given} (-> {out_dir})'
     if osp.exists(out_dir) and not osp.isdir(out_dir):
-        raise FileExistsError(f'--out {out_dir!r} exists and is not a folder')
+        raise FileExistsError(f'--out {given!r} exists and is not a folder')
     for path in keep:
         if path and _inside(path, out_dir):
-            raise ValueError(f'--out {out_dir!r} contains {path!r}; the '
+            raise ValueError(f'--out {given!r} contains {path!r}; the '
                              'export writes a fresh folder and must not '
                              'replace its own inputs')
     present = sorted(os.listdir(out_dir)) if osp.isdir(out_dir) else []
     if present and not force:
         raise FileExistsError(
-            f'--out {out_dir!r} exists and is not empty; pass --force to '
+            f'--out {given!r} exists and is not empty; pass --force to '
             'replace an earlier export there')
     # --force replaces an earlier export, never files the export did not
     # write (the whole folder is swapped for the new one).
     foreign = [name for name in present if name not in FILES]
     if foreign:
         raise FileExistsError(
-            f'--out {out_dir!r} holds files an export does not write '
+            f'--out {given!r} holds files an export does not write '
             f'({", ".join(map(repr, foreign[:5]))}'
             f'{", ..." if len(foreign) > 5 else ""}); --force only replaces '
             'an earlier export: choose another --out or move them')
@@ -76,7 +112,7 @@ def make_parents(folder: str) -> List[str]:
         ['tickets/a/b', 'tickets/a', 'tickets']
     """
     created = []
-    parent = osp.dirname(folder)
+    parent = osp.dirname(resolve_out_dir(folder))
     while parent and not osp.isdir(parent):
         created.append(parent)
         parent = osp.dirname(parent)
@@ -100,6 +136,7 @@ def make_temp_folder(out_dir: str) -> str:
     Example:
         >>> tmp_dir = make_temp_folder('tickets/ticket')  # doctest: +SKIP
     """
+    out_dir = resolve_out_dir(out_dir)  # beside the target: one rename
     tmp_dir = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.tmp-',
                                dir=osp.dirname(out_dir))
     try:
@@ -118,11 +155,13 @@ def move_into_place(tmp_dir: str, out_dir: str) -> None:
     Args:
         tmp_dir (str): The complete folder from :func:`make_temp_folder`.
         out_dir (str): Its final path; an existing folder there is
-            replaced, and restored if the rename fails.
+            replaced, and restored if the rename fails; a link there
+            keeps pointing at the new folder.
 
     Example:
         >>> move_into_place(tmp_dir, 'tickets/ticket')  # doctest: +SKIP
     """
+    out_dir = resolve_out_dir(out_dir)
     if not osp.isdir(out_dir):
         os.rename(tmp_dir, out_dir)
         return
