@@ -32,11 +32,13 @@ from mmengine.dist import is_main_process
 
 from mmsupertickets.utils.checkpoint_io import (CheckpointLoadError,
                                                 local_checkpoint_path)
-from mmsupertickets.utils.dist_launch import LAUNCHERS, setup_launcher
+from mmsupertickets.apis.oneshot import run_sweep
+from mmsupertickets.pruning import scorers, selection  # noqa: F401
+from mmsupertickets.pruning.builder import (check_ratios, check_scope,
+                                           check_scorers)
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
-from mmsupertickets.apis.oneshot import check_ratios, check_scorers, run_sweep
-from mmsupertickets.pruning.scorers import SCORERS
-from mmsupertickets.pruning.selection import SELECTIONS
+from mmsupertickets.registry import SCORERS, SELECTIONS
+from mmsupertickets.utils.dist_launch import LAUNCHERS, setup_launcher
 
 # The ratios of the paper's S+P curves.
 PAPER_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.93, 0.95,
@@ -51,16 +53,17 @@ def parse_args(argv=None):
                         '(only read; a file or an http(s) URL)')
     parser.add_argument(
         '--scorers', nargs='+', default=['random', 'magnitude', 'snip'],
-        help=f'pruning scores, any of {sorted(SCORERS)} '
-        '(default: all three)')
+        help=f'pruning scores, any of {sorted(SCORERS.module_dict)} '
+        '(registered scorers; default: random magnitude snip)')
     parser.add_argument(
         '--ratios', nargs='+', type=float, default=list(PAPER_RATIOS),
         help='fractions of the prunable weights to remove, each in [0, 1) '
         '(default: the paper\'s 0.1 ... 0.9 0.93 0.95 0.98)')
     parser.add_argument(
-        '--scope', default='global', choices=sorted(SELECTIONS),
+        '--scope', default='global',
         help='rank the scores over all layers together (global, the '
-        'paper\'s) or within each layer')
+        'paper\'s) or within each layer (layer); any of '
+        f'{sorted(SELECTIONS.module_dict)}')
     parser.add_argument(
         '--retrain', action='store_true',
         help='also fine-tune each pruned subnet with its masks fixed and '
@@ -119,6 +122,7 @@ def parse_args(argv=None):
     try:
         check_scorers(args.scorers)
         check_ratios(args.ratios)
+        check_scope(args.scope)
     except ValueError as e:
         parser.error(str(e))
     for flag in ('retrain_iters', 'retrain_epochs', 'snip_batches'):

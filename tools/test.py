@@ -18,9 +18,12 @@ import os.path as osp
 import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
 
+from mmsupertickets.structures.value_checks import first_non_finite
 from mmsupertickets.utils.checkpoint_io import safe_checkpoint_loading
 from mmsupertickets.utils.dist_launch import LAUNCHERS, setup_launcher
 from mmsupertickets.utils.preflight import check_datasets
@@ -98,6 +101,25 @@ def enable_visualization(cfg: Config, show_dir: str) -> None:
                          'the visualizer, but the config has no visualizer')
 
 
+class RefuseNonFiniteWeights(Hook):
+    """Stop before testing a model whose loaded weights or buffers hold NaN
+    or inf: its metrics would be printed as if they were a result."""
+
+    priority = 'VERY_LOW'  # after every hook that changes the model
+
+    def __init__(self, checkpoint: str):
+        self.checkpoint = checkpoint
+
+    def before_test(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        bad = first_non_finite(model.state_dict())
+        if bad is not None:
+            raise ValueError(
+                f'checkpoint {self.checkpoint!r}: tensor {bad!r} holds NaN or '
+                'inf values after loading; a diverged model is not tested')
+
+
 def main():
     args = parse_args()
 
@@ -131,6 +153,7 @@ def main():
     else:
         runner = Runner.from_cfg(cfg)
 
+    runner.register_hook(RefuseNonFiniteWeights(args.checkpoint))
     if args.out is not None:
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))

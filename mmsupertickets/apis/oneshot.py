@@ -60,8 +60,11 @@ from mmsupertickets.engine.ticket_meta import (META_KEY, is_ticket_hook,
                                                writable_ticket_meta)
 from mmsupertickets.flops import complexity
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
-from mmsupertickets.pruning.scorers import SCORERS
-from mmsupertickets.pruning.selection import SELECTIONS
+from mmsupertickets.pruning.builder import (check_ratio, check_ratios,
+                                           check_scope, check_scorers,
+                                           part_name)
+from mmsupertickets.structures.value_checks import (check_input_shape,
+                                                    check_ticket_section)
 from mmsupertickets.utils.atomic_write import save_checkpoint_atomically
 
 __all__ = [
@@ -72,32 +75,9 @@ __all__ = [
 _RUN_COUNTER = itertools.count()
 
 
-def check_ratios(ratios: Sequence[float]) -> List[float]:
-    """Validate pruning ratios (fractions of prunable weights removed)."""
-    out = []
-    for r in ratios:
-        if not isinstance(r, (int, float)) or not 0 <= r < 1:
-            raise ValueError(f'pruning ratio {r!r} is outside [0, 1)')
-        out.append(float(r))
-    if not out:
-        raise ValueError('no pruning ratio given')
-    return out
-
-
-def check_scorers(scorers: Sequence[str]) -> List[str]:
-    """Validate scorer names against :data:`mmsupertickets.scorers.SCORERS`."""
-    for s in scorers:
-        if s not in SCORERS:
-            raise ValueError(f'scorer {s!r} is unknown; choose from '
-                             f'{sorted(SCORERS)}')
-    if not scorers:
-        raise ValueError('no scorer given')
-    return list(scorers)
-
-
-def result_name(scorer: str, ratio: float) -> str:
+def result_name(scorer, ratio: float) -> str:
     """``'<scorer>_<ratio>'``, e.g. ``'snip_0.93'``: the run's file stem."""
-    return f'{scorer}_{ratio:g}'
+    return f'{part_name(scorer)}_{ratio:g}'
 
 
 def _type_name(hook_cfg) -> str:
@@ -326,10 +306,10 @@ def prune_oneshot(config,
         >>> res['sparsity'], res['metrics']['retrained']['mIoU']  # doctest: +SKIP
     """
     check_scorers([scorer])
-    check_ratios([ratio])
-    if scope not in SELECTIONS:
-        raise ValueError(f'scope={scope!r} is unknown; choose one of '
-                         f'{sorted(SELECTIONS)}')
+    ratio = check_ratio(ratio, 'ratio')
+    check_scope(scope)
+    input_shape = check_input_shape(input_shape, 'input_shape',
+                                    allow_none=True)
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint file {checkpoint!r} does not '
                                 'exist')
@@ -353,11 +333,14 @@ def prune_oneshot(config,
     runner.register_hook(hook)
     metrics_oneshot = _to_float_dict(_evaluate(runner, mode))
     source_meta = copy.deepcopy(ticket_meta(hook.loaded) or {})
-    search = source_meta.get('search') or {}
+    search = check_ticket_section(
+        'search', source_meta.get('search'), f'meta.{META_KEY}.search',
+        repr(checkpoint)) or {}
     # Count at the size the search profiled at (its default: the first
     # training images), so S+P and SuperTickets costs compare.
-    input_shape = [int(s) for s in (input_shape or search.get('input_shape')
-                                    or hook.batch_shape(runner))]
+    input_shape = (input_shape or search.get('input_shape')
+                   or check_input_shape(hook.batch_shape(runner),
+                                        'the first training batch'))
     model = unwrap(runner.model)
     prunable = list(hook.prunable(runner))
     kept, total = hook.masks.kept_and_total(model, prunable)

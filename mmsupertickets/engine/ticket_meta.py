@@ -19,11 +19,12 @@ from typing import Dict, Optional
 import torch
 
 from mmsupertickets.structures.arch import validate_arch
+from mmsupertickets.structures.value_checks import check_ticket_section
 
 __all__ = [
     'META_KEY', 'EVENTS_FILE', 'TICKET_HOOK_TYPES', 'is_ticket_hook',
     'ticket_meta', 'writable_ticket_meta', 'read_arch', 'read_masks',
-    'write_section'
+    'read_section', 'write_section'
 ]
 
 META_KEY = 'supertickets'
@@ -83,9 +84,26 @@ def read_arch(checkpoint: dict,
     return validate_arch(arch, f'meta.{META_KEY}.arch of {source}')
 
 
-def read_masks(checkpoint: dict) -> Dict[str, torch.Tensor]:
-    """The pruning masks stored in ``checkpoint`` (empty when none)."""
-    pruning = (ticket_meta(checkpoint) or {}).get('pruning') or {}
+def read_section(checkpoint: dict, key: str,
+                 source: str = 'the checkpoint') -> Optional[dict]:
+    """``meta[META_KEY][key]`` of ``checkpoint`` with every field checked
+    (:func:`~mmsupertickets.structures.value_checks.check_ticket_section`):
+    the one way the ticket state of a file is read back.
+
+    Raises:
+        ValueError: naming ``source``, the field, its value and what is
+            allowed.
+    """
+    return check_ticket_section(
+        key, (ticket_meta(checkpoint) or {}).get(key), f'meta.{META_KEY}.{key}',
+        source)
+
+
+def read_masks(checkpoint: dict,
+               source: str = 'the checkpoint') -> Dict[str, torch.Tensor]:
+    """The pruning masks stored in ``checkpoint`` (empty when none),
+    checked as :func:`read_section` checks them."""
+    pruning = read_section(checkpoint, 'pruning', source) or {}
     return dict(pruning.get('masks') or {})
 
 

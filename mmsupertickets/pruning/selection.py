@@ -1,12 +1,20 @@
 """Keep-mask selection: the top fraction of scores, globally or per layer.
 
 Exactly ``round((1 − sparsity) · N)`` entries are kept; ties at the
-threshold are broken by position (first come, first kept).
+threshold are broken by position (first come, first kept). The two scopes
+are registered in :data:`mmsupertickets.registry.SELECTIONS` as
+``'global'`` and ``'layer'``.
 """
 from typing import Dict
 
 import numpy as np
 import torch
+
+from mmsupertickets.registry import SELECTIONS
+
+__all__ = [
+    'GlobalSelection', 'LayerSelection', 'select_global', 'select_per_layer'
+]
 
 
 def _keep_top(flat: torch.Tensor, num_keep: int) -> torch.Tensor:
@@ -56,4 +64,18 @@ def select_per_layer(scores: Dict[str, torch.Tensor],
     }
 
 
-SELECTIONS = {'global': select_global, 'layer': select_per_layer}
+@SELECTIONS.register_module('global')
+class GlobalSelection:
+    """All scores ranked together (the paper's), see
+    :func:`select_global`."""
+
+    def __call__(self, scores, sparsity):
+        return select_global(scores, sparsity)
+
+
+@SELECTIONS.register_module('layer')
+class LayerSelection:
+    """Each weight ranked within itself, see :func:`select_per_layer`."""
+
+    def __call__(self, scores, sparsity):
+        return select_per_layer(scores, sparsity)

@@ -4,7 +4,6 @@ It lists every searchable unit of the supernet, 0 for a removed one, and is
 JSON-serialisable; :func:`apply_arch` builds the same subnet from the
 supernet.
 """
-import json
 import numbers
 import re
 from typing import Dict, Iterable, Optional, Union
@@ -12,6 +11,7 @@ from typing import Dict, Iterable, Optional, Union
 import torch
 import torch.nn as nn
 
+from mmsupertickets.utils.json_reader import read_json
 from .searchable import find_searchable_units
 from .shrink_plan import ShrinkPlan, apply_plan, plan_channel_removal
 
@@ -137,9 +137,8 @@ def apply_arch(model: nn.Module, arch: Union[Dict[str, int],
     if isinstance(arch, str):
         source = f'architecture file {arch!r}'
         try:
-            with open(arch) as f:
-                arch = json.load(f)
-        except (OSError, ValueError) as e:
+            arch = read_json(arch)  # a key given twice is refused
+        except ValueError as e:
             raise ValueError(f'{source} cannot be read: {e}') from e
     plan = plan_for_arch(model, arch, source)
     apply_plan(model, plan)

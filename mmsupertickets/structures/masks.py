@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from .shrink_plan import ShrinkPlan
+from .value_checks import check_mask, check_masks
 
 
 def _split(name: str):
@@ -123,12 +124,12 @@ class WeightMasks:
             h.remove()
 
     def set(self, model: nn.Module, name: str, mask: torch.Tensor) -> None:
-        """Mask the weight ``name`` of ``model`` with a boolean keep-mask."""
+        """Mask the weight ``name`` of ``model`` with a boolean keep-mask
+        of the weight's shape (other dtypes and shapes are refused)."""
         w = model.get_parameter(name)
-        if mask.shape != w.shape:
-            raise ValueError(f'mask for {name} has shape {tuple(mask.shape)}'
-                             f' but the weight has {tuple(w.shape)}')
-        self.masks[name] = mask.to(device=w.device, dtype=torch.bool)
+        # A float or int mask is refused, not cast: 0.5 is no decision.
+        check_mask(mask, name, w.shape)
+        self.masks[name] = mask.to(device=w.device)
         self._factors.pop(name, None)
         self._attach(model, name)
 
@@ -187,7 +188,9 @@ class WeightMasks:
 
     def load_state_dict(self, model: nn.Module,
                         state: Dict[str, torch.Tensor]) -> None:
-        """Load masks, checking every name and shape against ``model``."""
+        """Load masks, checking every name, dtype and shape against
+        ``model``; masks that keep no weight at all are refused."""
+        check_masks(state, 'the loaded masks')
         params = dict(model.named_parameters())
         missing = sorted(n for n in state if n not in params)
         if missing:

@@ -6,6 +6,7 @@ optimizer state and to pruning masks. Parameters are sliced in place
 (``p.data = p.data.index_select(...)``): the ``Parameter`` objects that an
 optimizer or DDP holds stay the same objects.
 """
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
 
@@ -34,6 +35,52 @@ class ShrinkPlan:
     @property
     def empty(self) -> bool:
         return not self.slices and not self.removed_modules
+
+
+class EmptyStageError(RuntimeError):
+    """A shrink that would remove every kernel path of a searchable stage."""
+
+
+_STAGE = re.compile(r'^(.*?(?:^|\.)stage\d+)(?:\.|$)')
+
+
+def stage_of(unit: str) -> str:
+    """The searchable stage a unit belongs to: its name up to its
+    ``stage<i>`` part, else its top-level module (a head or a neck).
+
+    Example:
+        >>> stage_of('backbone.stage3.branch1.block0.paths.k5')
+        'backbone.stage3'
+        >>> stage_of('decode_head.block.paths.k3')
+        'decode_head'
+    """
+    match = _STAGE.match(unit)
+    return match.group(1) if match else unit.split('.', 1)[0]
+
+
+def emptied_stages(model: nn.Module,
+                   keep: Dict[str, torch.Tensor]) -> Dict[str, Tuple[int,
+                                                                   int]]:
+    """Stages that ``keep`` would leave without a single searchable
+    channel though they have some now.
+
+    Such a stage computes nothing but its shortcuts: every block of it
+    collapses at once, which no search decision asks for (a NaN or too
+    high a threshold does). Units not in ``keep`` are untouched.
+
+    Returns:
+        dict: ``{stage: (units, channels it would lose)}``, empty when
+        every stage keeps a path.
+    """
+    live, lost = {}, {}
+    for unit in find_searchable_units(model):
+        stage = stage_of(unit.name)
+        left = len(keep[unit.name]) if unit.name in keep else unit.channels
+        live[stage] = live.get(stage, 0) + left
+        if unit.name in keep and unit.channels:
+            units, channels = lost.get(stage, (0, 0))
+            lost[stage] = (units + 1, channels + unit.channels - left)
+    return {stage: lost[stage] for stage in lost if live[stage] == 0}
 
 
 def _with_prefix(prefix: str, name: str) -> str:

@@ -35,7 +35,9 @@ from mmengine.registry import MODELS, init_default_scope
 
 from mmsupertickets.flops import complexity, count_params, format_count
 from mmsupertickets.pruning.prunable import prunable_weights
+from mmsupertickets.structures.value_checks import check_input_shape
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
+from mmsupertickets.utils.json_reader import read_json
 
 
 def parse_args():
@@ -69,10 +71,14 @@ def parse_args():
         if args.checkpoint is None:
             args.checkpoint = osp.join(folder, 'ticket.pth')
         if args.shape is None:
-            with open(osp.join(folder, 'summary.json')) as f:
-                args.shape = json.load(f)['input_shape']
+            summary = osp.join(folder, 'summary.json')
+            args.shape = read_json(summary).get('input_shape')
     if args.shape is None:
         parser.error('--shape is required unless CONFIG is a ticket folder')
+    try:
+        args.shape = check_input_shape(args.shape, '--shape')
+    except ValueError as e:
+        parser.error(str(e))
     return args
 
 

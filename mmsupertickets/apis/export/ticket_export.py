@@ -1,5 +1,6 @@
 """The export: a training checkpoint into a ticket folder, and its summary."""
 import json
+import math
 import os.path as osp
 from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple, Union
@@ -8,12 +9,15 @@ import torch
 from mmengine.config import Config
 
 from mmsupertickets.engine.ticket_meta import (META_KEY, read_arch,
-                                               read_masks, ticket_meta)
+                                               read_masks, read_section,
+                                               ticket_meta)
 from mmsupertickets.flops import ModelForward, complexity, format_count
 from mmsupertickets.structures.arch import apply_arch, check_arch_fits
 from mmsupertickets.structures.masks import WeightMasks
 from mmsupertickets.structures.sparse_format import save_sparse_state_dict
 from mmsupertickets.structures.state_checks import unmark_masked_state
+from mmsupertickets.structures.value_checks import (check_input_shape,
+                                                    first_non_finite)
 from mmsupertickets.utils.atomic_write import save_checkpoint_atomically
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 from .onnx_check import as_tuple, export_onnx
@@ -81,6 +85,23 @@ def ticket_checkpoint(state_dict: dict, checkpoint: dict) -> dict:
 def _relative_tolerance(ref: Tuple[torch.Tensor, ...]) -> float:
     scale = max(float(r.abs().max()) for r in ref) if ref else 1.0
     return 1e-4 * max(1.0, scale)
+
+
+def _max_abs_diff(ref: Tuple[torch.Tensor, ...],
+                  got: Tuple[torch.Tensor, ...]) -> float:
+    """Largest |ref - got| over all outputs; NaN if any entry is NaN
+    (Python's ``max`` would drop a NaN that is not first)."""
+    if len(ref) != len(got):
+        return float('nan')
+    return float(torch.stack([(a - b).abs().max()
+                              for a, b in zip(ref, got)]).max())
+
+
+def _refuse_non_finite(state: dict, what: str) -> None:
+    bad = first_non_finite(state)
+    if bad is not None:
+        raise ValueError(f'{what}: tensor {bad!r} holds NaN or inf values; '
+                         'a diverged checkpoint is not exported')
 
 
 def export_ticket(config: Union[str, Config, dict],
@@ -169,20 +190,19 @@ def export_ticket(config: Union[str, Config, dict],
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     ckpt = load_checkpoint_file(ckpt_path)
-    meta = _ticket_section(ckpt, ckpt_path)
+    _ticket_section(ckpt, ckpt_path)  # refuses a file without a ticket
     arch_source = f'meta.{META_KEY}.arch of {ckpt_path!r}'
     arch = dict(sorted(read_arch(ckpt, repr(ckpt_path)).items()))
     state, origin = select_weights(ckpt, weights)
-    search = meta.get('search') or {}
-    pruning = meta.get('pruning') or {}
+    _refuse_non_finite(state, f'checkpoint {ckpt_path!r} ({origin} weights)')
+    search = read_section(ckpt, 'search', repr(ckpt_path)) or {}
+    pruning = read_section(ckpt, 'pruning', repr(ckpt_path)) or {}
     if shape is None:
         if not search.get('input_shape'):
             raise ValueError('no --shape given and the checkpoint stores no '
                              'profiling input shape: pass shape=(H, W)')
-        shape = search['input_shape']
-    shape = [int(s) for s in shape]
-    if len(shape) != 2 or min(shape) <= 0:
-        raise ValueError(f'shape must be (H, W) > 0, got {shape}')
+        shape = search['input_shape']  # checked by read_section
+    shape = check_input_shape(shape, 'shape')
 
     model = build_model(cfg)
     check_arch_fits(model, arch, arch_source)
@@ -209,7 +229,7 @@ def export_ticket(config: Union[str, Config, dict],
     unmark_masked_state(state)  # the masks are applied right below
     model.load_state_dict(state, strict=True)
     masks = WeightMasks()
-    masks.load_state_dict(model, read_masks(ckpt))
+    masks.load_state_dict(model, read_masks(ckpt, repr(ckpt_path)))
     masks.bake(model)
     model.eval()
     mask_state = masks.state_dict()
@@ -253,9 +273,9 @@ def export_ticket(config: Union[str, Config, dict],
         with torch.no_grad():
             ref = as_tuple(ModelForward(model)(x))
             got = as_tuple(ModelForward(rebuilt)(x))
-        rebuild_diff = max(float((a - b).abs().max())
-                           for a, b in zip(ref, got))
-        if rebuild_diff > _relative_tolerance(ref):
+        rebuild_diff = _max_abs_diff(ref, got)
+        # Written so that NaN fails: NaN <= tol is False.
+        if not rebuild_diff <= _relative_tolerance(ref):
             raise RuntimeError(
                 f'the model built from the exported config differs from the '
                 f'ticket by {rebuild_diff:.3g} (max abs): export aborted')
@@ -264,6 +284,11 @@ def export_ticket(config: Union[str, Config, dict],
         if onnx:
             onnx_result = export_onnx(rebuilt, shape,
                                       osp.join(tmp_dir, 'ticket.onnx'))
+            onnx_diff = onnx_result.get('max_abs_diff')
+            if onnx_diff is not None and not math.isfinite(onnx_diff):
+                raise RuntimeError(
+                    f'onnxruntime and PyTorch outputs differ by {onnx_diff} '
+                    '(max abs) on the exported ticket.onnx: export aborted')
 
         summary = OrderedDict(
             input_shape=shape,
@@ -295,7 +320,9 @@ def export_ticket(config: Union[str, Config, dict],
             speedup=SPEEDUP_NOTE)
         summary['files'] = file_sizes(tmp_dir, ckpt_path)
         with open(osp.join(tmp_dir, 'summary.json'), 'w') as f:
-            json.dump(summary, f, indent=2)
+            # No NaN reaches the summary: the inputs are checked above,
+            # and a number gone non-finite since fails here.
+            json.dump(summary, f, indent=2, allow_nan=False)
             f.write('\n')
         move_into_place(tmp_dir, out_dir)
     except BaseException:

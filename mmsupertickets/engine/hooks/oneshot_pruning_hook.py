@@ -1,14 +1,18 @@
 """The one-shot pruning step of the S+P baselines, as a hook."""
 import copy
 import itertools
+import logging
 from typing import List, Optional, Sequence
 
 import torch
 from mmengine.logging import print_log
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from mmsupertickets.pruning.builder import check_ratio
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
 from mmsupertickets.registry import HOOKS
+from mmsupertickets.structures.value_checks import (check_choice, check_flag,
+                                                    check_number)
 from ..runner_surgery import unwrap
 from .progressive_pruning_hook import ProgressivePruningHook
 
@@ -75,18 +79,11 @@ class OneShotPruningHook(ProgressivePruningHook):
                  snip_batches: int = 100,
                  snip_bn: str = 'eval',
                  iterative: bool = False):
-        if not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
-            raise ValueError(f'pruning ratio {ratio!r} is outside [0, 1)')
-        if isinstance(snip_batches, bool) or not isinstance(
-                snip_batches, int) or snip_batches < 1:
-            raise ValueError(f'snip_batches={snip_batches!r} must be a '
-                             'positive integer')
-        if snip_bn not in ('eval', 'train'):
-            raise ValueError(f"snip_bn={snip_bn!r} must be 'eval' or "
-                             "'train'")
-        self.snip_batches = snip_batches
-        self.snip_bn = snip_bn
-        self.iterative = iterative
+        ratio = check_ratio(ratio, 'ratio')
+        self.snip_batches = check_number(snip_batches, 'snip_batches', 1,
+                                         integer=True)
+        self.snip_bn = check_choice(snip_bn, 'snip_bn', ('eval', 'train'))
+        self.iterative = check_flag(iterative, 'iterative')
         super().__init__(target_sparsity=ratio, prune_interval=None,
                          scorer=scorer, scope=scope, exclude=exclude,
                          seed=seed)
@@ -118,7 +115,7 @@ class OneShotPruningHook(ProgressivePruningHook):
                 f'[SuperTickets] the checkpoint carries '
                 f'{len(self.masks)} masks; they are dropped: the '
                 'one-shot baseline prunes the dense searched subnet',
-                logger='current', level='WARNING')
+                logger='current', level=logging.WARNING)
             self.masks.clear()
         # SNIP fetches its own batches (batch_gradients).
         self.prune(runner, self.ratio, event=f'one-shot {self.scorer} prune')

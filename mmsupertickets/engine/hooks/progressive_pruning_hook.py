@@ -8,15 +8,18 @@ from mmengine.logging import print_log
 
 from mmsupertickets.flops import ResourceEstimator
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE, prunable_weights
-from mmsupertickets.pruning.schedules import build_schedule
-from mmsupertickets.pruning.scorers import SCORERS
-from mmsupertickets.pruning.selection import SELECTIONS
+from mmsupertickets.pruning.builder import (build_schedule, build_scorer,
+                                           build_selection, check_ratio,
+                                           part_name)
 from mmsupertickets.registry import HOOKS
 from mmsupertickets.structures.masks import WeightMasks
 from mmsupertickets.structures.searchable import find_searchable_units
 from mmsupertickets.structures.shrink_plan import ShrinkPlan
 from mmsupertickets.structures.state_checks import (mark_masked_state,
                                                     unmark_masked_state)
+from mmsupertickets.structures.value_checks import (check_choice, check_flag,
+                                                    check_number,
+                                                    check_patterns)
 from mmsupertickets.utils.broadcast import broadcast_tensor_
 from ..event_clock import check_interval
 from ..event_log import report_event
@@ -69,14 +72,20 @@ class ProgressivePruningHook(TicketEventHook):
             at least one iteration's worth of epochs. None prunes never:
             masks loaded from a checkpoint stay fixed (fine-tuning a
             ticket). Defaults to 25.
-        schedule (str): ``'step'`` (r_k = min(k·step, target), the paper's)
-            or ``'cubic'`` (Zhu & Gupta). Defaults to ``'step'``.
+        schedule (str | dict): ``'step'`` (r_k = min(k·step, target), the
+            paper's), ``'cubic'`` (Zhu & Gupta) or a config dict of a
+            schedule in :data:`~mmsupertickets.registry.SCHEDULES`.
+            Defaults to ``'step'``.
         step (float): Sparsity added per event by the step schedule.
             Defaults to 0.1.
-        scorer (str): ``'magnitude'``, ``'random'`` or ``'snip'``
-            (|g·w| on the current batch, masks off). Defaults to
-            ``'magnitude'``.
-        scope (str): ``'global'`` or ``'layer'``. Defaults to ``'global'``.
+        scorer (str | dict): ``'magnitude'``, ``'random'``, ``'snip'``
+            (|g·w| on the current batch, masks off) or a config dict of a
+            scorer in :data:`~mmsupertickets.registry.SCORERS` (register a
+            :class:`~mmsupertickets.pruning.scorers.BaseScorer` subclass
+            to add one). Defaults to ``'magnitude'``.
+        scope (str | dict): ``'global'``, ``'layer'`` or a selection in
+            :data:`~mmsupertickets.registry.SELECTIONS`. Defaults to
+            ``'global'``.
         exclude (Sequence[str]): Regexes of weight names never pruned.
             Defaults to the stock heads' final classifiers.
         by_epoch (bool): Unit of ``prune_interval``. Defaults to True.
@@ -113,28 +122,27 @@ class ProgressivePruningHook(TicketEventHook):
                  by_epoch: bool = True,
                  seed: int = 0,
                  reactivation: Optional[str] = None):
-        super().__init__(by_epoch=by_epoch)
-        if reactivation is not None and \
-                reactivation not in REACTIVATION_MODES:
-            raise ValueError(f'reactivation={reactivation!r} is unknown; '
-                             f'choose None or one of {REACTIVATION_MODES}')
-        prune_interval = check_interval(prune_interval, 'prune_interval',
-                                        allow_none=True, by_epoch=by_epoch)
-        schedule_kwargs = dict(step=step) if schedule == 'step' else {}
-        self.schedule = build_schedule(schedule, target_sparsity,
+        super().__init__(by_epoch=check_flag(by_epoch, 'by_epoch'))
+        reactivation = check_choice(reactivation, 'reactivation',
+                                    REACTIVATION_MODES, allow_none=True)
+        prune_interval = check_interval(
+            check_number(prune_interval, 'prune_interval', 0, low_open=True,
+                         allow_none=True),
+            'prune_interval', allow_none=True, by_epoch=by_epoch)
+        self.target_sparsity = check_ratio(target_sparsity,
+                                           'target_sparsity')
+        # The step schedule takes ``step`` (a dict's own ``step`` wins).
+        schedule_kwargs = dict(step=step) if part_name(
+            schedule) == 'step' else {}
+        self.schedule = build_schedule(schedule, self.target_sparsity,
                                        **schedule_kwargs)
-        if scorer not in SCORERS:
-            raise ValueError(f'scorer={scorer!r} is unknown; choose one of '
-                             f'{sorted(SCORERS)}')
-        if scope not in SELECTIONS:
-            raise ValueError(f'scope={scope!r} is unknown; choose one of '
-                             f'{sorted(SELECTIONS)}')
-        self.target_sparsity = target_sparsity
+        self._scorer = build_scorer(scorer)
+        self._selection = build_selection(scope)
         self.prune_interval = prune_interval
-        self.scorer = scorer
-        self.scope = scope
-        self.exclude = tuple(exclude)
-        self.seed = seed
+        self.scorer = part_name(scorer)
+        self.scope = part_name(scope)
+        self.exclude = check_patterns(exclude, 'exclude')
+        self.seed = check_number(seed, 'seed', 0, integer=True)
         self.reactivation = reactivation
         self.masks = WeightMasks()
         self.events = 0
@@ -201,14 +209,12 @@ class ProgressivePruningHook(TicketEventHook):
                    event='final prune' if final else f'prune {k}')
 
     def _scores(self, runner, weights, data_batch):
-        kwargs = {}
-        if self.scorer == 'random':
-            g = torch.Generator().manual_seed(self.seed + runner.iter)
-            kwargs['generator'] = g
-        elif self.scorer == 'snip':
+        kwargs = dict(generator=torch.Generator().manual_seed(
+            self.seed + runner.iter))
+        if self._scorer.needs_gradients:
             kwargs['grads'] = self.batch_gradients(runner, weights,
                                                    data_batch)
-        return SCORERS[self.scorer](weights, **kwargs)
+        return self._scorer(weights, **kwargs)
 
     def scoring_weight(self, name: str, weight: torch.Tensor):
         """What the SNIP forward uses for ``weight``: the dense value."""
@@ -255,7 +261,7 @@ class ProgressivePruningHook(TicketEventHook):
         names = list(weights)
         if get_rank() == 0:
             scores = self._scores(runner, weights, data_batch)
-            masks = SELECTIONS[self.scope](scores, ratio)
+            masks = self._selection(scores, ratio)
             flat = torch.cat([masks[n].flatten() for n in names]).to(
                 torch.uint8)
         else:

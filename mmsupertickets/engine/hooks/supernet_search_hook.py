@@ -13,7 +13,12 @@ from mmsupertickets.structures.macs_budget import (budget_path,
                                                    resolve_budget)
 from mmsupertickets.structures.searchable import (find_searchable_units,
                                                   require_searchable)
-from mmsupertickets.structures.shrink_plan import plan_channel_removal
+from mmsupertickets.structures.shrink_plan import (EmptyStageError,
+                                                   emptied_stages,
+                                                   plan_channel_removal)
+from mmsupertickets.structures.value_checks import (check_flag,
+                                                    check_input_shape,
+                                                    check_number)
 from mmsupertickets.utils.broadcast import broadcast_object
 from ..event_clock import check_interval
 from ..event_log import report_event
@@ -22,6 +27,11 @@ from ..run_state import TicketRunState
 from ..runner_surgery import (built_optimizers, ema_models,
                               rewrap_if_pending, shrink_runner, unwrap)
 from .ticket_event_hook import TicketEventHook
+
+
+# Widths are rounded to multiples of this at most (a wider group than
+# any unit's channels would remove whole units).
+MAX_CHANNEL_DIVISOR = 1024
 
 
 @HOOKS.register_module()
@@ -73,6 +83,12 @@ class SuperNetSearchHook(TicketEventHook):
       subnet is rebuilt, so ``--resume`` and ``tools/test.py`` work on a
       shrunk checkpoint.
 
+    Every argument is checked when the hook is built: a string, NaN, inf or
+    an out-of-range value is refused naming the key. A shrink that would
+    remove every kernel path of a searchable stage (e.g. a ``threshold``
+    above every |γ|) stops the run with a :class:`~mmsupertickets.
+    structures.shrink_plan.EmptyStageError` naming the event and the stage.
+
     Args:
         rho (float): Final penalty weight ρ. Defaults to 1.4e-4.
         warmup (float): Length of the linear ρ ramp, in epochs
@@ -95,13 +111,15 @@ class SuperNetSearchHook(TicketEventHook):
             outside the searchable units (stem, fusions, head). Defaults
             to None (the paper's fixed ρ).
         channel_divisor (int): Keep the live channels of every unit a
-            multiple of this (or zero) at every shrink, keeping the
-            largest-|γ| ones: 8, 16 or 32 suit tensor cores and most
-            inference engines. Units not yet at a multiple (supernet widths
+            multiple of this (at most 1024; or zero) at every shrink,
+            keeping the largest-|γ| ones: 8, 16 or 32 suit tensor cores
+            and most inference engines. Units not yet at a multiple (supernet widths
             need not be) are rounded at the first shrink that happens; the
             last shrink always happens. Defaults to 1 (any width).
-        input_shape (Sequence[int], optional): (H, W) of the profiling input.
-            Defaults to None (the size of the first training images).
+        input_shape (Sequence[int], optional): (H, W) of the profiling input,
+            each side at most :data:`~mmsupertickets.structures.
+            value_checks.MAX_INPUT_SIDE` (8192). Defaults to None (the size
+            of the first training images).
         by_epoch (bool): Unit of ``warmup`` and ``shrink_interval``.
             Defaults to True.
 
@@ -130,42 +148,31 @@ class SuperNetSearchHook(TicketEventHook):
                  channel_divisor: int = 1,
                  target_macs: Optional[float] = None,
                  by_epoch: bool = True):
-        super().__init__(by_epoch=by_epoch)
-        if rho < 0:
-            raise ValueError(f'rho={rho} must be >= 0')
-        if warmup < 0:
-            raise ValueError(f'warmup={warmup} must be >= 0')
-        shrink_interval = check_interval(shrink_interval, 'shrink_interval',
-                                         by_epoch=by_epoch)
-        if threshold < 0:
-            raise ValueError(f'threshold={threshold} must be >= 0')
-        if min_macs < 0:
-            raise ValueError(f'min_macs={min_macs} must be >= 0')
-        if isinstance(channel_divisor, bool) or not isinstance(
-                channel_divisor, int) or channel_divisor < 1:
-            raise ValueError(f'channel_divisor={channel_divisor!r} must be '
-                             'a positive integer')
-        self.channel_divisor = channel_divisor
-        if target_macs is not None and not target_macs > 0:
-            raise ValueError(f'target_macs={target_macs} must be > 0 (at '
-                             'most 1: a fraction of the supernet\'s MACs)')
-        self.target_macs = target_macs
+        super().__init__(by_epoch=check_flag(by_epoch, 'by_epoch'))
+        # Every value checked finite and in range here (a NaN threshold
+        # would call every channel dead at the first shrink).
+        rho = check_number(rho, 'rho', 0)
+        self.warmup = check_number(warmup, 'warmup', 0)
+        self.shrink_interval = check_interval(
+            check_number(shrink_interval, 'shrink_interval', 0,
+                         low_open=True),
+            'shrink_interval', by_epoch=by_epoch)
+        self.threshold = check_number(threshold, 'threshold', 0)
+        self.min_macs = check_number(min_macs, 'min_macs', 0)
+        self.channel_divisor = check_number(
+            channel_divisor, 'channel_divisor', 1, MAX_CHANNEL_DIVISOR,
+            integer=True)
+        self.target_macs = check_number(target_macs, 'target_macs', 0,
+                                        low_open=True, allow_none=True)
         # Set at the start of the search, restored on resume.
         self.budget_macs: Optional[float] = None
         self.fixed_macs = 0.0
         self.controlled_rho = rho
-        for key, shape in (('input_shape', input_shape),
-                           ('min_macs_shape', min_macs_shape)):
-            if shape is not None and (len(shape) != 2 or min(shape) <= 0):
-                raise ValueError(f'{key}={shape} must be (H, W)')
         self.rho = rho
-        self.warmup = warmup
-        self.shrink_interval = shrink_interval
-        self.threshold = threshold
-        self.min_macs = min_macs
-        self.input_shape = list(input_shape) if input_shape else None
-        self.min_macs_shape = list(min_macs_shape) if min_macs_shape \
-            else None
+        self.input_shape = check_input_shape(input_shape, 'input_shape',
+                                             allow_none=True)
+        self.min_macs_shape = check_input_shape(
+            min_macs_shape, 'min_macs_shape', allow_none=True)
         self.current_rho = 0.0
         # Fixed at the start of the search, restored on resume.
         self.penalty_weights: Dict[str, float] = {}
@@ -339,6 +346,21 @@ class SuperNetSearchHook(TicketEventHook):
                     macs_gap=macs / self.budget_macs - 1,
                     controlled_rho=used, next_rho=self.controlled_rho)
 
+    def _refuse_empty_stages(self, runner, model, keep, final) -> None:
+        """Stop before a shrink that would leave a stage without a path."""
+        empty = emptied_stages(model, keep)
+        if not empty:
+            return
+        what = '; '.join(f'{stage}: all {units} units, {channels} channels'
+                         for stage, (units, channels) in empty.items())
+        raise EmptyStageError(
+            f'the {"final shrink" if final else "shrink"} at iter '
+            f'{runner.iter + 1} (epoch {runner.epoch + 1}) would remove every '
+            f'kernel path of {len(empty)} searchable stage(s) ({what}): '
+            f'their |gamma| are all at or below threshold={self.threshold:g}'
+            '. Lower threshold (or rho), or check the weights; the run '
+            'stops so that no degenerate ticket is saved')
+
     def shrink(self, runner, final: bool = False) -> None:
         """One shrink event (rank 0 decides, every rank applies)."""
         # NaN γ compare False with the threshold: all channels would die.
@@ -365,6 +387,7 @@ class SuperNetSearchHook(TicketEventHook):
                 f'(< min_macs={self.min_macs:.3g}){budget}',
                 logger='current')
             return
+        self._refuse_empty_stages(runner, model, keep, final)
         dead = {u.name: u.channels - len(keep[u.name])
                 for u in find_searchable_units(model) if u.name in keep}
         removed = sum(dead.values())
@@ -408,7 +431,7 @@ class SuperNetSearchHook(TicketEventHook):
                 state.get('guard_macs_per_channel',
                           state['macs_per_channel']))
             self.supernet_cost = dict(state['supernet_cost'])
-            self.input_shape = list(state['input_shape'])
+            self.input_shape = state['input_shape']  # checked on read
             # Checkpoints from before the budget had none.
             self.budget_macs = state.get('budget_macs')
             self.fixed_macs = state.get('fixed_macs', 0.0)

@@ -16,7 +16,8 @@ from ..event_clock import (EventClock, check_epoch_interval,
 from ..finite_checks import (check_finite_losses, check_finite_modules,
                              non_finite_losses)
 from ..runner_surgery import ema_models, ensure_arch, full_arch, unwrap
-from ..ticket_meta import META_KEY, ticket_meta, write_section
+from ..ticket_meta import (META_KEY, read_section, ticket_meta,
+                           write_section)
 
 _LOADER_LOGGED = 'supertickets/safe_loader_logged'
 
@@ -179,9 +180,11 @@ class TicketEventHook(Hook):
     def load_ticket_state(runner, checkpoint: dict,
                           key: str) -> Optional[dict]:
         """Rebuild the checkpoint's subnet (before its weights are loaded)
-        and return the state saved under ``key``, if any."""
+        and return the state saved under ``key``, if any, every field
+        checked (:func:`~mmsupertickets.engine.ticket_meta.read_section`)."""
+        state = read_section(checkpoint, key, 'the loaded checkpoint')
         meta = ticket_meta(checkpoint) or {}
         if 'arch' in meta:
             ensure_arch(runner, meta['arch'],
                         f'meta.{META_KEY}.arch of the loaded checkpoint')
-        return meta.get(key)
+        return state

@@ -9,6 +9,8 @@ from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
 from mmsupertickets.registry import HOOKS
 from mmsupertickets.structures.arch import (check_arch_fits, export_arch,
                                             plan_for_arch)
+from mmsupertickets.structures.value_checks import (check_flag,
+                                                    check_patterns)
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 from ..run_state import TicketRunState
 from ..runner_surgery import rewrap_if_pending, shrink_runner, unwrap
@@ -124,11 +126,28 @@ class TicketTransferHook(Hook):
                  weights: bool = True,
                  reinit: Sequence[str] = DEFAULT_EXCLUDE,
                  graft: Optional[Dict[str, str]] = None):
+        if not isinstance(ticket, str) or not ticket:
+            raise ValueError(f'TicketTransferHook: ticket={ticket!r} must be '
+                             'the path of a checkpoint')
         self.ticket = ticket
+        if modules is not None and (isinstance(modules, str) or not all(
+                isinstance(m, str) and m for m in modules)):
+            raise ValueError(f'TicketTransferHook: modules={modules!r} must '
+                             "be a list of top-level modules, e.g. "
+                             "['backbone']")
         self.modules = tuple(modules) if modules is not None else None
-        self.weights = weights
-        self.reinit = [re.compile(p) for p in reinit]
+        self.weights = check_flag(weights, 'TicketTransferHook: weights')
+        self.reinit = [re.compile(p) for p in check_patterns(
+            reinit, 'TicketTransferHook: reinit')]
+        if graft is not None and not isinstance(graft, dict):
+            raise ValueError(f'TicketTransferHook: graft={graft!r} must be a '
+                             'dict {top-level module: checkpoint}')
         self.graft = dict(graft or {})
+        for module, path in self.graft.items():
+            if not isinstance(path, str) or not path:
+                raise ValueError(f'TicketTransferHook: graft[{module!r}]='
+                                 f'{path!r} must be the path of a '
+                                 'checkpoint')
         self.sources = self._sources()
         self.done = False
 
@@ -181,7 +200,8 @@ class TicketTransferHook(Hook):
                 loaded = self._load_weights(
                     model, checkpoint['state_dict'], source,
                     sorted({n.split('.', 1)[0] for n in arch}))
-            own = {k: v for k, v in read_masks(checkpoint).items()
+            own = {k: v for k, v in read_masks(checkpoint,
+                                               source.path).items()
                    if source.selected(k)}
             masks.update(own)
             report.append(f'{len(arch)} units, {loaded} tensors and '
