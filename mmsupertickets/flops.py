@@ -7,17 +7,19 @@ are the weights and biases of every Conv2d and Linear. Sparse MACs of a
 masked model are exact per layer: each layer's MACs times its density.
 """
 import weakref
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
+from mmengine.model import BaseModel
+from mmengine.structures import BaseDataElement
 
 from mmsupertickets.structures.searchable import find_searchable_units
 
 __all__ = [
     'ResourceEstimator', 'complexity', 'count_params', 'analyze_macs',
-    'ModelForward', 'format_count'
+    'ModelForward', 'flatten_tensors', 'check_input_widths', 'format_count'
 ]
 
 # Ops that mmengine counts by default but that the convention counts as 0.
@@ -31,26 +33,227 @@ def _count_zero(inputs, outputs) -> int:
     return 0
 
 
+def flatten_tensors(out) -> Tuple[torch.Tensor, ...]:
+    """Every tensor in a (nested) output, in order: tuples, lists, dicts
+    and mmengine data elements (e.g. a ``SegDataSample``'s ``seg_logits``).
+
+    Example:
+        >>> len(flatten_tensors(([torch.zeros(1)], {'a': torch.ones(2)})))
+        2
+    """
+    if isinstance(out, torch.Tensor):
+        return (out, )
+    if isinstance(out, BaseDataElement):
+        out = [out.get(k) for k in out.keys()]
+    elif isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (list, tuple)):
+        return tuple(t for o in out for t in flatten_tensors(o))
+    return ()
+
+
+# The way each model maps images to tensors, found once per model (outside
+# any trace, so a route that fails leaves no ops in a traced graph).
+_ROUTES: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
+
+
+def _route_call(model: nn.Module, route: str, x: torch.Tensor):
+    if route == 'tensor':
+        return model(x, None, mode='tensor')
+    if route == 'predict':
+        return model(x, None, mode='predict')
+    if route == 'extract_feat':
+        return model.extract_feat(x)
+    return model(x)
+
+
+def _routes_of(model: nn.Module) -> List[str]:
+    if isinstance(model, BaseModel):
+        # The codebase's own tensor forward first (it runs cascade and
+        # multi-output heads as the codebase defines them); predict for
+        # models whose tensor mode is not a complete path (e.g. PointRend's
+        # point head), then the features alone.
+        return ['tensor', 'predict', 'extract_feat']
+    return ['plain']
+
+
 class ModelForward(nn.Module):
-    """Runs the part of a model that maps images to its output tensors."""
+    """Runs a model from images to its output tensors, as a tuple (or one
+    tensor).
+
+    OpenMMLab models (any :class:`~mmengine.model.BaseModel`) run their own
+    ``forward(inputs, mode='tensor')``: backbone, neck and head(s) as the
+    codebase defines them (mmseg cascade segmentors, mmpose multi-output
+    heads such as RTMPose's SimCC head, mmpretrain classifiers with necks).
+    A model whose tensor mode fails falls back to ``mode='predict'`` and
+    then to ``extract_feat``; a plain ``nn.Module`` is called on the image.
+    The route is chosen once per model by a probe outside any trace.
+    """
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x):
+    def choose_route(self, x: torch.Tensor) -> str:
         model = self.model
-        if hasattr(model, 'extract_feat'):
-            # mmseg/mmpose/mmpretrain models: backbone (+neck) then head.
-            feats = model.extract_feat(x)
-            head = getattr(model, 'decode_head', None) or \
-                getattr(model, 'head', None)
-            if head is not None and hasattr(head, 'forward'):
-                out = head(feats)
-                return out if isinstance(out, torch.Tensor) else tuple(out)
-            return tuple(feats)
-        out = model(x)
-        return out if isinstance(out, torch.Tensor) else tuple(out)
+        if model in _ROUTES:
+            return _ROUTES[model]
+        errors = []
+        for route in _routes_of(model):
+            try:
+                with torch.no_grad():
+                    if flatten_tensors(_route_call(model, route, x)):
+                        _ROUTES[model] = route
+                        return route
+                errors.append(f'{route}: no tensor in the output')
+            except Exception as e:  # noqa: BLE001 - the next route is tried
+                errors.append(f'{route}: {type(e).__name__}: {e}')
+        raise RuntimeError(
+            f'cannot run {type(model).__name__} from images to tensors '
+            f'(input {tuple(x.shape)}): ' + '; '.join(errors))
+
+    def forward(self, x):
+        if torch.jit.is_tracing() and self.model not in _ROUTES:
+            raise RuntimeError('ModelForward.choose_route must run before '
+                               'tracing')
+        out = flatten_tensors(_route_call(self.model, self.choose_route(x),
+                                          x))
+        return out[0] if len(out) == 1 else out
+
+
+class _WidthMismatch(Exception):
+    pass
+
+
+def _in_width(layer: nn.Module, x: torch.Tensor) -> Optional[tuple]:
+    """(expected, given) input channels of a layer, or None if not known
+    from the layer alone."""
+    if isinstance(layer, nn.modules.conv._ConvNd):
+        w = layer.weight
+        expected = w.shape[0] if layer.transposed else \
+            w.shape[1] * layer.groups
+        return expected, x.shape[1]
+    if isinstance(layer, nn.Linear) and x.dim() == 2:
+        # Only on pooled (N, C) inputs: a linear layer over flattened
+        # pixels (RTMPose's SimCC head) depends on the input size.
+        return layer.in_features, x.shape[1]
+    if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+        return layer.num_features, x.shape[1]
+    return None
+
+
+def _width_value(consumer: nn.Module, widths: List[int], given: int):
+    """The ``in_channels`` a consumer of maps of ``widths`` must have."""
+    index = getattr(consumer, 'in_index', None)
+    if getattr(consumer, 'input_transform', None) in ('resize_concat',
+                                                     'multiple_select'):
+        return [widths[i] for i in index]
+    if isinstance(getattr(consumer, 'in_channels', None), (list, tuple)):
+        return list(widths)
+    if isinstance(index, int) and -len(widths) <= index < len(widths):
+        return widths[index]
+    return given
+
+
+def check_input_widths(model: nn.Module,
+                       shape: Sequence[int] = (64, 64)) -> None:
+    """Refuse a model whose neck or head expects other input widths than
+    what feeds it (e.g. a stock HRNet-W32 head on a backbone giving W18
+    widths), naming the config key to set and its value.
+
+    One forward of a zero image of ``shape`` runs in eval mode without
+    gradients; every conv/linear/BN layer of the neck and heads checks its
+    input channels first. A forward that fails for any other reason is not
+    this check's business (training reports it). Models without a
+    ``backbone`` are not checked.
+
+    Raises:
+        ValueError: naming e.g. ``model.decode_head.in_channels`` and the
+            value it must take.
+
+    Example:
+        >>> check_input_widths(model)  # doctest: +SKIP
+        ValueError: model.head.in_channels must be 18: ...
+    """
+    backbone = getattr(model, 'backbone', None)
+    if not isinstance(model, BaseModel) or backbone is None:
+        return
+    consumers = []
+    for attr in ('neck', 'decode_head', 'head'):
+        part = getattr(model, attr, None)
+        if isinstance(part, nn.ModuleList):
+            consumers += [(f'model.{attr}[{i}]', m)
+                          for i, m in enumerate(part)]
+        elif isinstance(part, nn.Module):
+            consumers.append((f'model.{attr}', part))
+    if not consumers:
+        return
+    seen: Dict[str, List[int]] = {}
+    handles = [backbone.register_forward_hook(
+        lambda m, a, out: seen.__setitem__(
+            'backbone', [t.shape[1] for t in flatten_tensors(out)
+                         if t.dim() > 1]))]
+
+    def watch(key, consumer):
+        def record(m, args):
+            seen[key] = [t.shape[1] for t in flatten_tensors(args)
+                         if t.dim() > 1]
+
+        def check(layer_name):
+            def hook(layer, args):
+                tensors = flatten_tensors(args)
+                widths = _in_width(layer, tensors[0]) if tensors else None
+                if widths and widths[0] != widths[1]:
+                    raise _WidthMismatch(key, consumer, layer_name, *widths)
+            return hook
+
+        handles.append(consumer.register_forward_pre_hook(record))
+        for name, layer in consumer.named_modules():
+            handles.append(layer.register_forward_pre_hook(check(name)))
+
+    for key, consumer in consumers:
+        watch(key, consumer)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, *shape, device=device), None,
+                  mode='tensor')
+    except _WidthMismatch as e:
+        key, consumer, layer, expected, given = e.args
+        # Heads called as head.forward() skip the pre-hook: then only the
+        # channels reaching the layer are known.
+        widths = seen.get(key) or [given]
+        value = _width_value(consumer, widths, given)
+        feeding = (f'the maps feeding it have {widths} channels; '
+                   if key in seen else '')
+        message = (
+            f'{key}.in_channels must be {value!r}: its layer '
+            f'{layer or "(first)"} expects {expected} input channels but '
+            f'gets {given} ({feeding}the backbone '
+            f'{type(backbone).__name__} returns {seen.get("backbone")}).')
+        configured = getattr(consumer, 'in_channels', None)
+        if hasattr(backbone, 'out_channels') and key in (
+                consumers[0][0], 'model.decode_head[1]'):
+            # A backbone with per-branch output widths can match the head.
+            if isinstance(configured, (list, tuple)) and \
+                    len(configured) == len(seen.get('backbone', ())):
+                message += (' Or keep the head and set '
+                            'model.backbone.out_channels='
+                            f'{tuple(configured)!r}.')
+            elif isinstance(configured, int) and getattr(
+                    consumer, 'input_transform', None) is None:
+                message += (' Or keep the head and set '
+                            'model.backbone.out_channels so that the map '
+                            f'it takes has {configured} channels.')
+        raise ValueError(message) from None
+    except Exception:  # noqa: BLE001 - not a width problem: not ours
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
 
 
 def analyze_macs(model: nn.Module,
@@ -66,6 +269,7 @@ def analyze_macs(model: nn.Module,
     was_training = model.training
     model.eval()
     try:
+        wrapped.choose_route(torch.zeros(1, 3, h, w, device=device))
         analyzer = FlopAnalyzer(wrapped,
                                 (torch.zeros(1, 3, h, w, device=device), ))
         # A None handle would only be ignored for ops without a default
@@ -186,8 +390,8 @@ class ResourceEstimator:
         """Params and MACs of a model, dense and (given densities) sparse.
 
         Args:
-            model: The model (any module; OpenMMLab models are run through
-                ``extract_feat`` and their head).
+            model: The model (any module; OpenMMLab models run their own
+                tensor forward, see :class:`ModelForward`).
             densities: Kept fraction per weight name (``<layer>.weight``);
                 layers not listed are dense.
 

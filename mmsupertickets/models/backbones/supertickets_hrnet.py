@@ -95,6 +95,19 @@ class HRNASStage(nn.Module):
         return [getattr(self, f'branch{b}')(x) for b, x in enumerate(xs)]
 
 
+# Branch widths of the stock HRNets (mmseg/mmpose/mmpretrain ``HRNet``
+# ``extra.stage4.num_channels`` / mmpretrain ``arch``).
+HRNET_WIDTHS = {
+    'w18': (18, 36, 72, 144),
+    'w30': (30, 60, 120, 240),
+    'w32': (32, 64, 128, 256),
+    'w40': (40, 80, 160, 320),
+    'w44': (44, 88, 176, 352),
+    'w48': (48, 96, 192, 384),
+    'w64': (64, 128, 256, 512),
+}
+
+
 @MODELS.register_module()
 class SuperTicketHRNet(HRNASModule, BaseModule):
     """The HR-NAS multi-resolution supernet that SuperTickets are drawn from.
@@ -130,6 +143,12 @@ class SuperTicketHRNet(HRNASModule, BaseModule):
             supernet).
         out_indices (Sequence[int]): Branches returned. Defaults to
             (0, 1, 2, 3).
+        out_channels (str | Sequence[int], optional): Widths of the returned
+            maps, to feed a stock head built for another HRNet unchanged:
+            ``'w18'``/``'w32'``/``'w48'`` (any key of ``HRNET_WIDTHS``), or
+            one width per branch or per returned map. A branch whose width
+            differs gets a 1x1 Conv-BN-ReLU projection (not searched,
+            pruned like any conv). Defaults to None (the branch widths).
         norm_cfg (dict): BatchNorm config. Defaults to
             ``dict(type='BN', momentum=0.01, eps=1e-3)``.
         act_cfg (dict): Activation config. Defaults to ReLU.
@@ -157,6 +176,11 @@ class SuperTicketHRNet(HRNASModule, BaseModule):
         (1, 36, 8, 16)
         (1, 72, 4, 8)
         (1, 144, 2, 4)
+        >>> # For a stock head built for HRNet-W32, e.g. mmpose's top-down
+        >>> # HeatmapHead(in_channels=32) on the highest-resolution branch:
+        >>> net = SuperTicketHRNet(out_indices=(0, ), out_channels='w32')
+        >>> net.out_channels
+        [32]
     """
 
     def __init__(self,
@@ -171,6 +195,7 @@ class SuperTicketHRNet(HRNASModule, BaseModule):
                  transformer: Optional[dict] = None,
                  arch: Optional[Union[dict, str]] = None,
                  out_indices: Sequence[int] = (0, 1, 2, 3),
+                 out_channels: Optional[Union[str, Sequence[int]]] = None,
                  norm_cfg: dict = dict(type='BN', momentum=0.01, eps=1e-3),
                  act_cfg: dict = dict(type='ReLU'),
                  norm_eval: bool = False,
@@ -184,6 +209,7 @@ class SuperTicketHRNet(HRNASModule, BaseModule):
                 f'stage_channels has {len(stage_channels)} stages but '
                 f'stage_blocks has {len(stage_blocks)}')
         num_out = len(stage_channels[-1])
+        self._branch_widths = [int(c) for c in stage_channels[-1]]
         bad = [i for i in out_indices if not 0 <= i < num_out]
         if bad:
             raise ValueError(f'out_indices {list(out_indices)} out of range '
@@ -211,7 +237,15 @@ class SuperTicketHRNet(HRNASModule, BaseModule):
                 f'stage{t}',
                 HRNASStage(prev, channels, blocks, block_cfg, transformer))
             prev = list(channels)
-        self.out_channels = [prev[i] for i in self.out_indices]
+        widths = self._output_widths(out_channels, len(prev))
+        # Projections to the requested widths, named by branch.
+        self.projections = nn.ModuleDict()
+        for i, width in zip(self.out_indices, widths):
+            if width != prev[i]:
+                self.projections[str(i)] = ConvModule(
+                    prev[i], width, 1, bias=False, norm_cfg=norm_cfg,
+                    act_cfg=act_cfg)
+        self.out_channels = list(widths)
 
         if arch is not None:
             apply_arch(self, arch)
@@ -221,7 +255,33 @@ class SuperTicketHRNet(HRNASModule, BaseModule):
         xs = [self.stem(x)]
         for t in range(self.num_stages):
             xs = getattr(self, f'stage{t}')(xs)
-        return tuple(xs[i] for i in self.out_indices)
+        return tuple(
+            self.projections[str(i)](xs[i]) if str(i) in self.projections
+            else xs[i] for i in self.out_indices)
+
+    def _output_widths(self, out_channels, num_branches: int) -> List[int]:
+        """The width of each returned map, checked."""
+        own = [self._branch_widths[i] for i in self.out_indices]
+        if out_channels is None:
+            return own
+        if isinstance(out_channels, str):
+            if out_channels.lower() not in HRNET_WIDTHS:
+                raise ValueError(
+                    f'out_channels={out_channels!r} is not a preset; '
+                    f'allowed: {sorted(HRNET_WIDTHS)} or a sequence of ints')
+            out_channels = HRNET_WIDTHS[out_channels.lower()]
+        widths = [int(c) for c in out_channels]
+        if min(widths, default=0) <= 0:
+            raise ValueError(f'out_channels={list(out_channels)} must be '
+                             f'positive')
+        if len(widths) == num_branches:
+            return [widths[i] for i in self.out_indices]
+        if len(widths) == len(self.out_indices):
+            return widths
+        raise ValueError(
+            f'out_channels={list(out_channels)} needs one width per branch '
+            f'({num_branches}) or per returned map (out_indices='
+            f'{list(self.out_indices)})')
 
     def _freeze_stages(self) -> None:
         frozen = [self.stem] if self.frozen_stages >= 0 else []

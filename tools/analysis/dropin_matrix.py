@@ -1,0 +1,54 @@
+"""The drop-in matrix: the plugin on every stock config of mmseg, mmpose
+(body 2D keypoints) and mmpretrain.
+
+Variant a: the stock model + ProgressivePruningHook, 2 iterations through
+the stock runner, export, reload through the stock inference API.
+Variant b (HRNet backbones): SuperTicketHRNet(out_channels=<stock widths>)
+and the three SuperTickets hooks, the same steps. See
+mmsupertickets/testing/dropin.py and docs/en/user_guides/dropin_configs.md.
+
+Example::
+
+    nohup .venv/bin/python tools/analysis/dropin_matrix.py \
+        --out docs/en/notes/dropin_matrix.json > /tmp/logs/dropin.log 2>&1 &
+    .venv/bin/python tools/analysis/dropin_matrix.py --filter 'hrnet/fcn_hr18'
+"""
+import argparse
+import os
+import sys
+
+from mmsupertickets.testing.dropin import (CODEBASES, TIMEOUT, format_table,
+                                           run_matrix, summarize)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--filter', help='regex on "<codebase>/<config>"')
+    parser.add_argument('--codebases', nargs='+', default=list(CODEBASES),
+                        choices=CODEBASES)
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='configs run at once, each in its own process')
+    parser.add_argument('--out', help='results JSON; cells already in it '
+                        'are skipped (a rerun resumes)')
+    parser.add_argument('--work-dir', help='scratch folder (a temporary '
+                        'one by default)')
+    parser.add_argument('--timeout', type=float, default=TIMEOUT,
+                        help='seconds per config')
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f'--jobs must be >= 1, got {args.jobs}')
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    rows = run_matrix(args.filter, args.jobs, args.out, args.work_dir,
+                      args.timeout, codebases=args.codebases,
+                      progress=lambda line: print(line, flush=True))
+    print(format_table(rows))
+    return 0 if all(r['result'] != 'fail' for r in rows) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
