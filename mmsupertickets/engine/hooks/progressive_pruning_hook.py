@@ -6,7 +6,7 @@ import torch.nn as nn
 from mmengine.dist import get_rank
 from mmengine.logging import print_log
 
-from mmsupertickets.flops import ResourceEstimator
+from mmsupertickets.flops import ResourceEstimator, check_input_widths
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE, prunable_weights
 from mmsupertickets.pruning.builder import (build_schedule, build_scorer,
                                            build_selection, check_ratio,
@@ -177,6 +177,9 @@ class ProgressivePruningHook(TicketEventHook):
             self.masks.bake(model)
 
     def before_train(self, runner) -> None:
+        # A head built for other widths than the backbone gives is refused
+        # here, before the first iteration, naming the key to set.
+        check_input_widths(unwrap(runner.model))
         if not self.prunable(runner):
             raise ValueError('the model has no prunable weights (trainable '
                              'conv/linear not matched by '
