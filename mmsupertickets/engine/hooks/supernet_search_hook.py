@@ -4,7 +4,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmengine.logging import print_log
 
-from mmsupertickets.flops import ResourceEstimator
+from mmsupertickets.flops import ResourceEstimator, check_input_widths
 from mmsupertickets.registry import HOOKS
 from mmsupertickets.structures.channel_rounding import round_live_channels
 from mmsupertickets.structures.macs_budget import (budget_path,
@@ -194,6 +194,7 @@ class SuperNetSearchHook(TicketEventHook):
 
     def before_train(self, runner) -> None:
         require_searchable(unwrap(runner.model))
+        check_input_widths(unwrap(runner.model))
         self.check_run(runner, shrink_interval=self.shrink_interval)
         self._publish_input_shape(runner)
         for optimizer in built_optimizers(runner):
