@@ -25,8 +25,8 @@ from .table import TABLE_FORMAT, LatencyTable, interpolate, width_grid
 from .timing import (check_runtime, library_versions, machine, make_runner,
                      summarize, time_round_robin)
 
-__all__ = ['describe_units', 'measure_table', 'sliced_unit', 'remove_units',
-           'unit_inputs', 'fastest_divisor']
+__all__ = ['describe_units', 'measure_table', 'table_from_function',
+           'sliced_unit', 'remove_units', 'unit_inputs', 'fastest_divisor']
 
 DEFAULT_DIVISORS = (1, 8, 16)
 
@@ -241,3 +241,38 @@ def measure_table(model: nn.Module,
             created=datetime.datetime.now().astimezone().strftime(
                 '%Y-%m-%d %H:%M %Z')))
     return LatencyTable(data, config or 'the measured table')
+
+
+def table_from_function(model: nn.Module, shape: Sequence[int],
+                        unit_ms: Callable[[str, dict, int], float],
+                        fixed_ms: float,
+                        divisors: Sequence[int] = DEFAULT_DIVISORS,
+                        points: int = 6,
+                        default_divisor: Optional[int] = None,
+                        runtime: str = 'pytorch') -> LatencyTable:
+    """A table laid out as :func:`measure_table` lays it out, with the
+    unit times from ``unit_ms(name, unit, width)`` instead of a clock (a
+    cost model of a device, or a test's known numbers); the supernet's
+    time is the sum, so ``unit_scale`` is 1.
+
+    Example:
+        >>> table = table_from_function(  # doctest: +SKIP
+        ...     model, (64, 64), lambda name, unit, w: 1e-6 * w *
+        ...     unit['macs_per_channel'], fixed_ms=1.0)
+    """
+    units = describe_units(model, shape, divisors, points)
+    for name, unit in units.items():
+        for grid in unit['grids'].values():
+            grid['ms'] = [float(unit_ms(name, unit, w))
+                          for w in grid['widths']]
+    alone = {str(d): sum(unit_ms(n, u, u['channels'])
+                         for n, u in units.items()) for d in divisors}
+    data = dict(
+        format=TABLE_FORMAT, runtime=runtime, device='cpu', threads=1,
+        shape=[int(s) for s in shape], batch=1, fixed_ms=float(fixed_ms),
+        supernet_ms=float(fixed_ms) + alone[str(divisors[0])],
+        default_divisor=int(default_divisor or divisors[0]),
+        divisors={d: dict(unit_scale=1.0, units_alone_ms=alone[d])
+                  for d in alone},
+        units=units, measurement=dict(clock='none: from a function'))
+    return LatencyTable(data, 'a table from a function')
