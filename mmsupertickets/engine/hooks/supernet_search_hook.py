@@ -4,12 +4,15 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmengine.logging import print_log
 
-from mmsupertickets.flops import ResourceEstimator, check_input_widths
+from mmsupertickets.flops import (ResourceEstimator, check_input_widths,
+                                  format_count)
+from mmsupertickets.latency import (LatencyCost, LatencyTable, check_table,
+                                    unit_widths)
 from mmsupertickets.registry import HOOKS
 from mmsupertickets.structures.channel_rounding import round_live_channels
-from mmsupertickets.structures.macs_budget import (budget_path,
-                                                   estimate_macs,
-                                                   fit_to_budget, next_rho,
+from mmsupertickets.structures.macs_budget import (LinearCost, budget_path,
+                                                   fit_cost, next_rho,
+                                                   per_channel_cost,
                                                    resolve_budget)
 from mmsupertickets.structures.searchable import (find_searchable_units,
                                                   require_searchable)
@@ -29,6 +32,8 @@ from ..runner_surgery import (built_optimizers, ema_models,
 from .ticket_event_hook import TicketEventHook
 
 
+# What the search can weigh channels by.
+COSTS = ('macs', 'latency')
 # Widths are rounded to multiples of this at most (a wider group than
 # any unit's channels would remove whole units).
 MAX_CHANNEL_DIVISOR = 1024
@@ -42,13 +47,20 @@ class SuperNetSearchHook(TicketEventHook):
 
     - first ``before_train_iter``: measures each searchable unit's MACs per
       channel at ``input_shape`` (default: the first batch's image size) and
-      fixes the penalty weights p_unit = MACs per channel / mean MACs per
-      channel (channel-weighted mean 1);
+      fixes the penalty weights p_unit = cost per channel / mean cost per
+      channel (channel-weighted mean 1). The cost is MACs
+      (``cost='macs'``) or the latency that a table measured on the
+      deployment device predicts (``cost='latency'``; see
+      ``tools/analysis/latency_table.py``): the penalty weights, the budget
+      and its controller all use it. A table is first checked against the
+      model (unit names, widths, input shape) and a mismatch refused
+      naming the unit;
     - with ``target_macs`` (a MACs budget instead of a hand-tuned ρ): ρ
       starts at ``rho`` and, at every shrink event, is scaled by the ratio
       of the subnet's MACs to where they should be by then (a straight
       line from the supernet's MACs at the start to the budget at the
-      last iteration), by at most 2× per event. No shrink removes more
+      last iteration), by at most 2× per event (``target_latency``: the
+      same in predicted milliseconds). No shrink removes more
       than the budget asks: dead channels of the largest |γ| come back
       while they fit under it. The last shrink also removes the live
       channels of the smallest |γ| while the subnet is over the budget, so
@@ -91,6 +103,17 @@ class SuperNetSearchHook(TicketEventHook):
 
     Args:
         rho (float): Final penalty weight ρ. Defaults to 1.4e-4.
+        cost (str): What a channel costs: ``'macs'`` or ``'latency'``
+            (predicted by ``latency_table``). Defaults to ``'macs'``.
+        latency_table (str, optional): A table written by
+            ``tools/analysis/latency_table.py`` for this model at
+            ``input_shape``. Needed by ``cost='latency'``; with
+            ``cost='macs'`` every event logs the predicted latency too.
+            Defaults to None.
+        target_latency (float, optional): With ``cost='latency'``, the
+            latency budget: at most 1 is a fraction of the supernet's
+            predicted latency, more is milliseconds in the table's runtime.
+            Defaults to None (the fixed ρ).
         warmup (float): Length of the linear ρ ramp, in epochs
             (``by_epoch``) or optimizer steps. Defaults to 25.
         shrink_interval (float): Epochs or optimizer steps between shrink
@@ -110,12 +133,15 @@ class SuperNetSearchHook(TicketEventHook):
             MACs, more is absolute MACs. It must leave room for the MACs
             outside the searchable units (stem, fusions, head). Defaults
             to None (the paper's fixed ρ).
-        channel_divisor (int): Keep the live channels of every unit a
+        channel_divisor (int, optional): Keep the live channels of every
+            unit a
             multiple of this (at most 1024; or zero) at every shrink,
             keeping the largest-|γ| ones: 8, 16 or 32 suit tensor cores
             and most inference engines. Units not yet at a multiple (supernet widths
             need not be) are rounded at the first shrink that happens; the
-            last shrink always happens. Defaults to 1 (any width).
+            last shrink always happens. Defaults to None: 1 (any width),
+            or with ``cost='latency'`` the table's ``default_divisor``, the
+            one measured fastest in its runtime.
         input_shape (Sequence[int], optional): (H, W) of the profiling input,
             each side at most :data:`~mmsupertickets.structures.
             value_checks.MAX_INPUT_SIDE` (8192). Defaults to None (the size
@@ -133,6 +159,12 @@ class SuperNetSearchHook(TicketEventHook):
         ...     dict(type='SuperNetSearchHook', target_macs=0.4,
         ...          channel_divisor=8, input_shape=(512, 1024)),
         ... ]
+        >>> # 70 % of the supernet's latency on the device of the table:
+        >>> custom_hooks = [
+        ...     dict(type='SuperNetSearchHook', cost='latency',
+        ...          latency_table='table.json', target_latency=0.7,
+        ...          input_shape=(512, 1024)),
+        ... ]
     """
 
     priority = 40  # shrink before the pruning hook (45) and EMAHook (50)
@@ -145,9 +177,12 @@ class SuperNetSearchHook(TicketEventHook):
                  min_macs: float = 1e6,
                  input_shape: Optional[Sequence[int]] = None,
                  min_macs_shape: Optional[Sequence[int]] = (224, 224),
-                 channel_divisor: int = 1,
+                 channel_divisor: Optional[int] = None,
                  target_macs: Optional[float] = None,
-                 by_epoch: bool = True):
+                 by_epoch: bool = True,
+                 cost: str = 'macs',
+                 latency_table: Optional[str] = None,
+                 target_latency: Optional[float] = None):
         super().__init__(by_epoch=check_flag(by_epoch, 'by_epoch'))
         # Every value checked finite and in range here (a NaN threshold
         # would call every channel dead at the first shrink).
@@ -159,14 +194,33 @@ class SuperNetSearchHook(TicketEventHook):
             'shrink_interval', by_epoch=by_epoch)
         self.threshold = check_number(threshold, 'threshold', 0)
         self.min_macs = check_number(min_macs, 'min_macs', 0)
-        self.channel_divisor = check_number(
+        channel_divisor = check_number(
             channel_divisor, 'channel_divisor', 1, MAX_CHANNEL_DIVISOR,
-            integer=True)
+            integer=True, allow_none=True)
         self.target_macs = check_number(target_macs, 'target_macs', 0,
                                         low_open=True, allow_none=True)
-        # Set at the start of the search, restored on resume.
-        self.budget_macs: Optional[float] = None
-        self.fixed_macs = 0.0
+        self.target_latency = check_number(
+            target_latency, 'target_latency', 0, low_open=True,
+            allow_none=True)
+        self.cost = cost
+        self._check_cost(latency_table)
+        self.latency_table = None if latency_table is None else \
+            LatencyTable.load(latency_table)
+        if channel_divisor is None:
+            channel_divisor = 1 if cost == 'macs' else \
+                self.latency_table.default_divisor
+        self.channel_divisor = channel_divisor
+        # Predicted latency, logged at every event (the table is checked
+        # against the model at the start).
+        self._latency = None if self.latency_table is None else \
+            LatencyCost(self.latency_table, channel_divisor)
+        self._cost = None  # what the search steers by, built at the start
+        # Set at the start of the search, restored on resume: the budget,
+        # the cost no shrink can remove (both in the cost's unit) and the
+        # MACs outside every unit.
+        self.budget: Optional[float] = None
+        self.fixed_cost = 0.0
+        self.cost_fixed = 0.0
         self.controlled_rho = rho
         self.rho = rho
         self.input_shape = check_input_shape(input_shape, 'input_shape',
@@ -184,6 +238,43 @@ class SuperNetSearchHook(TicketEventHook):
         self._step_hooks = []
 
     # -- set-up ------------------------------------------------------------
+    def _check_cost(self, latency_table) -> None:
+        if self.cost not in COSTS:
+            raise ValueError(f'cost={self.cost!r} is not one of {COSTS}')
+        if self.cost == 'latency' and latency_table is None:
+            raise ValueError('cost=\'latency\' needs latency_table (a table '
+                             'written by tools/analysis/latency_table.py)')
+        wrong = 'target_latency' if self.cost == 'macs' else 'target_macs'
+        if getattr(self, wrong) is not None:
+            raise ValueError(
+                f'{wrong}={getattr(self, wrong)} does not go with '
+                f'cost={self.cost!r}: set target_{self.cost} instead')
+
+    @property
+    def target(self) -> Optional[float]:
+        """The config's budget for the cost (a fraction or absolute)."""
+        return getattr(self, f'target_{self.cost}')
+
+    def _cost_model(self, fixed_macs: float):
+        """The cost the search weighs channels by, over the whole model
+        (``fixed_macs``: the MACs outside every unit)."""
+        if self.cost == 'latency':
+            return self._latency
+        return LinearCost(self.macs_per_channel, fixed_macs)
+
+    def _costs(self, model) -> dict:
+        """The model's predicted latency when there is a table (MACs are
+        counted by the status)."""
+        if self._latency is None:
+            return {}
+        return dict(latency=self._latency.total(unit_widths(model)))
+
+    @staticmethod
+    def _frozen(model) -> Dict[str, int]:
+        """Widths of the units whose γ cannot move (never shrunk)."""
+        return {u.name: u.channels for u in find_searchable_units(model)
+                if not u.norm.weight.requires_grad}
+
     def _publish_input_shape(self, runner) -> None:
         # The pruning hook counts MACs at the same profiling size.
         state = TicketRunState.of(runner)
@@ -196,6 +287,11 @@ class SuperNetSearchHook(TicketEventHook):
         require_searchable(unwrap(runner.model))
         check_input_widths(unwrap(runner.model))
         self.check_run(runner, shrink_interval=self.shrink_interval)
+        if self.latency_table is not None:
+            # Before any step: a table of another model stops the run now
+            # (a resumed subnet may only be narrower than the table).
+            check_table(self.latency_table, unwrap(runner.model),
+                        self.input_shape, exact=not self.penalty_weights)
         self._publish_input_shape(runner)
         for optimizer in built_optimizers(runner):
             self._step_hooks.append(
@@ -227,23 +323,29 @@ class SuperNetSearchHook(TicketEventHook):
         self.guard_macs_per_channel = {
             u.name: guard_macs.get(u.name, 0) / max(u.channels, 1)
             for u in units}
-        total = sum(u.channels for u in units)
-        mean = sum(self.macs_per_channel[u.name] * u.channels
-                   for u in units) / max(total, 1)
-        self.penalty_weights = {
-            n: m / mean for n, m in self.macs_per_channel.items()}
+        if self.latency_table is not None:
+            check_table(self.latency_table, model, self.input_shape)
         status = model_status(runner,
                               estimator=TicketRunState.of(runner).estimator)
+        status.update(self._costs(model))
+        self.cost_fixed = status['macs'] - sum(macs.get(u.name, 0)
+                                               for u in units)
+        self._cost = self._cost_model(self.cost_fixed)
+        widths = unit_widths(model)
+        per_channel = per_channel_cost(self._cost, widths)
+        mean = sum(per_channel[n] * c for n, c in widths.items()) / max(
+            sum(widths.values()), 1)
+        self.penalty_weights = {n: p / mean for n, p in per_channel.items()}
         self.supernet_cost = dict(params=status['params'],
-                                  macs=status['macs'])
-        if self.target_macs is not None:
-            # Frozen units are never shrunk: their MACs are fixed too.
-            searched = sum(macs.get(u.name, 0) for u in units
-                           if u.norm.weight.requires_grad)
-            self.fixed_macs = status['macs'] - searched
-            self.budget_macs = resolve_budget(
-                self.target_macs, status['macs'], self.fixed_macs)
-            status.update(target_macs=self.budget_macs, rho=self.rho)
+                                  macs=status['macs'], **self._costs(model))
+        if self.target is not None:
+            # Frozen units are never shrunk: their cost is fixed too.
+            self.fixed_cost = self._cost.total(self._frozen(model))
+            self.budget = resolve_budget(
+                self.target, self._cost.total(widths), self.fixed_cost,
+                key=f'target_{self.cost}', unit=self._cost.unit_name)
+            status.update({f'target_{self.cost}': self.budget},
+                          rho=self.rho)
         report_event(runner, 'supernet', status)
 
     def _collect_gammas(self, runner) -> None:
@@ -259,11 +361,17 @@ class SuperNetSearchHook(TicketEventHook):
         rewrap_if_pending(runner)
         if not self.penalty_weights:
             self._profile(runner, data_batch)
+        if self._cost is None:
+            # Resumed: the state is back, the cost model is rebuilt.
+            if self.latency_table is not None:
+                check_table(self.latency_table, unwrap(runner.model),
+                            exact=False)
+            self._cost = self._cost_model(self.cost_fixed)
         if not self._gammas:
             self._collect_gammas(runner)
         # Time done before this iteration.
         t = self.clock(runner).elapsed_before(runner.iter)
-        rho = self.rho if self.budget_macs is None else self.controlled_rho
+        rho = self.rho if self.budget is None else self.controlled_rho
         self.current_rho = rho if self.warmup == 0 else \
             rho * min(max(t, 0) / self.warmup, 1.0)
 
@@ -319,10 +427,10 @@ class SuperNetSearchHook(TicketEventHook):
             live[u.name] = round_live_channels(
                 mask.cpu(), magnitude[u.name], self.channel_divisor)
             channels[u.name] = u.channels
-        if self.budget_macs is not None:
-            live = fit_to_budget(live, magnitude, self.macs_per_channel,
-                                 self.fixed_macs, self.budget_macs,
-                                 self.channel_divisor, trim=final)
+        if self.budget is not None:
+            live = fit_cost(live, magnitude, self._cost, self.budget,
+                            self.channel_divisor, trim=final,
+                            other=self._frozen(unwrap(runner.model)))
         keep, dead_macs = {}, 0.0
         for name, mask in live.items():
             num_dead = channels[name] - int(mask.sum())
@@ -332,20 +440,22 @@ class SuperNetSearchHook(TicketEventHook):
                     name, 0)
         return keep, dead_macs
 
-    def _steer_rho(self, runner, macs: float) -> dict:
-        """Scale the controlled ρ by the subnet's MACs against the budget
-        path; what the event log shows of it."""
+    def _steer_rho(self, runner, counts: Dict[str, int]) -> dict:
+        """Scale the controlled ρ by the cost of the subnet with ``counts``
+        live channels per unit against the budget path; what the event log
+        shows of it."""
+        key = self.cost
+        value = self._cost.total(counts)
         progress = (runner.iter + 1) / max(runner.max_iters, 1)
-        path = budget_path(progress, self.supernet_cost['macs'],
-                           self.budget_macs)
+        path = budget_path(progress, self.supernet_cost[key], self.budget)
         used = self.controlled_rho
         # Within 1e-4x and 1e4x of the starting ρ: a run cannot be
         # driven to no penalty or to one that kills every channel at once.
         self.controlled_rho = next_rho(
-            used, macs, path, limits=(self.rho * 1e-4, self.rho * 1e4))
-        return dict(target_macs=self.budget_macs, path_macs=path,
-                    macs_gap=macs / self.budget_macs - 1,
-                    controlled_rho=used, next_rho=self.controlled_rho)
+            used, value, path, limits=(self.rho * 1e-4, self.rho * 1e4))
+        return {f'target_{key}': self.budget, f'path_{key}': path,
+                f'{key}_gap': value / self.budget - 1,
+                'controlled_rho': used, 'next_rho': self.controlled_rho}
 
     def _refuse_empty_stages(self, runner, model, keep, final) -> None:
         """Stop before a shrink that would leave a stage without a path."""
@@ -372,14 +482,13 @@ class SuperNetSearchHook(TicketEventHook):
             shape = 'x'.join(map(str, self.min_macs_shape
                                  or self.input_shape))
             budget = ''
-            if self.budget_macs is not None:
+            if self.budget is not None:
                 # The subnet this shrink would have left.
-                counts = {u.name: len(keep[u.name]) if u.name in keep else
-                          u.channels for u in find_searchable_units(model)
-                          if u.norm.weight.requires_grad}
-                steer = self._steer_rho(runner, estimate_macs(
-                    counts, self.macs_per_channel, self.fixed_macs))
-                budget = (f'; MACs gap to the budget {steer["macs_gap"]:+.1%}'
+                steer = self._steer_rho(runner, {
+                    u.name: len(keep[u.name]) if u.name in keep else
+                    u.channels for u in find_searchable_units(model)})
+                budget = (f'; {self.cost} gap to the budget '
+                          f'{steer[self.cost + "_gap"]:+.1%}'
                           f', rho {steer["controlled_rho"]:.3g} -> '
                           f'{steer["next_rho"]:.3g}')
             print_log(
@@ -402,9 +511,21 @@ class SuperNetSearchHook(TicketEventHook):
                       removed_macs=removed_macs,
                       supernet_macs=self.supernet_cost.get('macs', 0),
                       supernet_params=self.supernet_cost.get('params', 0))
-        if self.budget_macs is not None:
-            status.update(self._steer_rho(runner, status['macs']))
-        report_event(runner, 'final shrink' if final else 'shrink', status)
+        status.update(self._costs(model))
+        if self.budget is not None:
+            status.update(self._steer_rho(runner, unit_widths(model)))
+        event = 'final shrink' if final else 'shrink'
+        report_event(runner, event, status)
+        if self._latency is not None:
+            table = self.latency_table
+            print_log(
+                f'[SuperTickets] {event}: predicted latency '
+                f'{status["latency"]:.2f} ms ('
+                f'{status["latency"] / self.supernet_cost["latency"]:.3f} of '
+                f'the supernet) in {table.runtime} with '
+                f'{table.data["threads"]} thread(s) at '
+                f'{table.shape[0]}x{table.shape[1]}, MACs '
+                f'{format_count(status["macs"])}', logger='current')
 
     # -- checkpoints ---------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -417,9 +538,12 @@ class SuperNetSearchHook(TicketEventHook):
             channel_divisor=self.channel_divisor,
             rho=self.rho,
             target_macs=self.target_macs,
-            budget_macs=self.budget_macs,
-            fixed_macs=self.fixed_macs,
-            controlled_rho=self.controlled_rho))
+            cost=self.cost,
+            target_latency=self.target_latency,
+            cost_fixed=self.cost_fixed,
+            controlled_rho=self.controlled_rho,
+            **{f'budget_{self.cost}': self.budget,
+               f'fixed_{self.cost}': self.fixed_cost}))
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = self.load_ticket_state(runner, checkpoint, 'search')
@@ -433,9 +557,17 @@ class SuperNetSearchHook(TicketEventHook):
                           state['macs_per_channel']))
             self.supernet_cost = dict(state['supernet_cost'])
             self.input_shape = state['input_shape']  # checked on read
+            if state.get('cost', 'macs') != self.cost:
+                raise ValueError(
+                    f'the checkpoint was searched with cost='
+                    f'{state.get("cost", "macs")!r}, this hook has cost='
+                    f'{self.cost!r}: resume with the same cost')
             # Checkpoints from before the budget had none.
-            self.budget_macs = state.get('budget_macs')
-            self.fixed_macs = state.get('fixed_macs', 0.0)
+            self.budget = state.get(f'budget_{self.cost}')
+            self.fixed_cost = state.get(f'fixed_{self.cost}', 0.0)
+            # Before it was saved, only the search's fixed MACs were.
+            self.cost_fixed = state.get('cost_fixed', self.fixed_cost)
             self.controlled_rho = state.get('controlled_rho', self.rho)
             self._publish_input_shape(runner)
+            self._cost = None
         self._gammas = []
