@@ -35,10 +35,25 @@ and the ticket's sparse form (kept values + flat int32 indices of every
 masked weight, other tensors dense), the ``ticket_sparse.pth`` of an export,
 written and read back by ``mmsupertickets.structures.sparse_format``.
 
+With ``--latency`` a second part runs, once per runtime (PyTorch eager and
+ONNX Runtime, CPU execution provider), side by side in one run: stock
+HRNet-W18 + FCN; a ``latency`` subnet fitted to ``--latency-target`` ×
+stock's measured latency by the search hook's own budget fit under the
+latency cost (a table measured in the same run, or ``--tables``), at the
+table's default divisor; a ``macs`` subnet of equal MACs fitted under the
+MACs cost (what ``target_macs`` would give); and ``div1``/``div8``/
+``div16`` subnets at ``--macs-fraction`` of the supernet's MACs under the
+MACs cost with those divisors. Every fit ranks channels by the random |γ|
+(no training here): the structures are the ones the hook's fit picks for
+that ranking, so the latencies are what such tickets run at; the demo
+metric of a searched ticket needs a search run.
+
 Example::
 
     OMP_NUM_THREADS=1 .venv/bin/python tools/benchmarks/deployment.py
     .venv/bin/python tools/benchmarks/deployment.py --shape 512 512
+    .venv/bin/python tools/benchmarks/deployment.py --latency \
+        --tables pytorch=table_pt.json onnxruntime=table_ort.json
 """
 import argparse
 import copy
@@ -67,6 +82,21 @@ def parse_args(argv=None):
                         help='MACs of the ticket / MACs of the supernet')
     parser.add_argument('--sparsity', type=float, default=0.9,
                         help='share of the prunable weights set to zero')
+    parser.add_argument('--latency', action='store_true',
+                        help='also time latency- and MACs-budget subnets and '
+                        'divisors 1/8/16 against stock in both runtimes')
+    parser.add_argument('--latency-target', type=float, default=0.7,
+                        help='latency budget as a share of stock HRNet-W18 '
+                        '+ FCN\'s measured latency')
+    parser.add_argument('--runtimes', nargs='+',
+                        default=['pytorch', 'onnxruntime'])
+    parser.add_argument('--tables', nargs='+', default=[],
+                        metavar='RUNTIME=PATH',
+                        help='latency tables measured before (else measured '
+                        'here with --table-rounds rounds)')
+    parser.add_argument('--table-rounds', type=int, default=10)
+    parser.add_argument('--only-latency', action='store_true',
+                        help='skip the first part')
     add_common_args(parser, repeats=8, warmup=1)
     args = parser.parse_args(argv)
     if args.smoke:
@@ -178,9 +208,117 @@ def file_size(save, *args):
     return osp.getsize(args[-1])
 
 
+def fit_subnet(supernet, cost, budget, divisor):
+    """A copy of ``supernet`` shrunk by the search hook's budget fit
+    (:func:`~mmsupertickets.structures.macs_budget.fit_cost` with
+    ``trim``): every unit keeps its largest-|γ| channels, a multiple of
+    ``divisor``, until the cost is at or just under ``budget``."""
+    from mmsupertickets.structures.channel_rounding import \
+        round_live_channels
+    from mmsupertickets.structures.macs_budget import fit_cost
+    from mmsupertickets.structures.searchable import find_searchable_units
+    units = find_searchable_units(supernet)
+    magnitude = {u.name: u.norm.weight.detach().abs() for u in units}
+    live = {u.name: round_live_channels(
+        torch.ones(u.channels, dtype=torch.bool), magnitude[u.name],
+        divisor) for u in units}
+    live = fit_cost(live, magnitude, cost, budget, divisor, trim=True)
+    net = copy.deepcopy(supernet)
+    shrink_to_counts(net, {n: int(m.sum()) for n, m in live.items()})
+    return net
+
+
+def latency_part(args, supernet, hrnet):
+    """Latency- vs MACs-budget subnets vs stock, divisors 1/8/16, in each
+    runtime (see the module docstring)."""
+    from mmsupertickets.flops import ModelForward, ResourceEstimator
+    from mmsupertickets.latency import LatencyCost, LatencyTable, \
+        predict_latency, unit_widths
+    from mmsupertickets.latency.build import measure_table
+    from mmsupertickets.latency.timing import (make_runner, summarize,
+                                               time_round_robin)
+    from mmsupertickets.structures.macs_budget import LinearCost
+    h, w = args.shape
+    tables = dict(t.split('=', 1) for t in args.tables)
+    estimator = ResourceEstimator(args.shape)
+    macs = estimator.module_macs(supernet)
+    widths = unit_widths(supernet)
+    total_macs = estimator.complexity(supernet)['macs']
+    macs_cost = LinearCost(
+        {n: macs.get(n, 0) / c for n, c in widths.items()},
+        total_macs - sum(macs.get(n, 0) for n in widths))
+    image = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(1))
+    summary = []
+    for runtime in args.runtimes:
+        if runtime in tables:
+            table = LatencyTable.load(tables[runtime])
+        else:
+            table = measure_table(
+                supernet, args.shape, runtime=runtime, threads=args.threads,
+                rounds=args.table_rounds, warmup=args.warmup,
+                log=lambda line: print(f'# {line}'))
+        forward = ModelForward(hrnet)
+        with torch.no_grad():
+            forward.choose_route(image)
+        stock = summarize(time_round_robin(
+            {0: make_runner(runtime, forward, image, args.threads)},
+            args.repeats, args.warmup)[0])['median']
+        divisor = table.default_divisor
+        budget = args.latency_target * stock
+        models = dict(latency=fit_subnet(
+            supernet, LatencyCost(table, divisor), budget, divisor))
+        ticket_macs = estimator.complexity(models['latency'])['macs']
+        models['macs'] = fit_subnet(supernet, macs_cost, ticket_macs, 1)
+        for d in (1, 8, 16):
+            models[f'div{d}'] = fit_subnet(
+                supernet, macs_cost, args.macs_fraction * total_macs, d)
+        models['hrnet18'] = hrnet
+        fns = {}
+        for name, net in models.items():
+            forward = ModelForward(net.eval())
+            with torch.no_grad():
+                forward.choose_route(image)
+            fns[name] = make_runner(runtime, forward, image, args.threads)
+        times = {n: summarize(t) for n, t in time_round_robin(
+            fns, args.repeats, args.warmup).items()}
+        med = {n: t['median'] for n, t in times.items()}
+        print(f'{runtime}: stock {stock:.1f} ms alone, budget '
+              f'{args.latency_target} x stock = {budget:.1f} ms predicted; '
+              f'table default divisor {divisor}; {args.repeats} rounds')
+        # Each subnet predicted with the grid of its own divisor (the
+        # table's default when it has none for it).
+        grids = dict(latency=divisor, macs=1, div1=1, div8=8, div16=16)
+        rows = []
+        for name, net in models.items():
+            d = grids.get(name)
+            if d is not None and str(d) not in table.data['divisors']:
+                d = divisor
+            pred = '' if d is None else \
+                f'{predict_latency(net, table, d):.1f}'
+            rows.append([name, fmt_count(estimator.complexity(net)['macs']),
+                         f'{med[name]:.1f}',
+                         f'{times[name]["iqr"][0]:.1f}-'
+                         f'{times[name]["iqr"][1]:.1f}', pred,
+                         f'{med[name] / med["hrnet18"]:.3f}'])
+        print_table(['model', 'MACs', 'ms (median)', 'iqr', 'predicted ms',
+                     'vs hrnet18'], rows)
+        summary.append((runtime, {n: med[n] / med['hrnet18'] for n in med}))
+    for runtime, ratio in summary:
+        print(f'ratio {runtime}: latency-budget subnet/hrnet18 '
+              f'{ratio["latency"]:.3f}, MACs-budget subnet (equal MACs)/'
+              f'hrnet18 {ratio["macs"]:.3f}; divisors at '
+              f'{args.macs_fraction} MACs: div1 {ratio["div1"]:.3f}, div8 '
+              f'{ratio["div8"]:.3f}, div16 {ratio["div16"]:.3f}')
+
+
 def main(argv=None):
     args = parse_args(argv)
     setup(args.threads)
+    if args.only_latency:
+        supernet = build_seg_model(tiny=args.smoke)
+        randomise_gammas(supernet)
+        latency_part(args, supernet.eval(), build_hrnet18().eval())
+        return
     h, w = args.shape
     print_header(
         f'deployment: CPU inference latency (batch 1, eval, inference_mode)'
@@ -302,6 +440,8 @@ def main(argv=None):
           f'{times["div8"].min_cpu / times["div1"].min_cpu:.3f}; checkpoint '
           f'ticket_sparse/supernet '
           f'{sizes["ticket_sparse"] / sizes["supernet"]:.3f}')
+    if args.latency:
+        latency_part(args, supernet, hrnet)
 
 
 if __name__ == '__main__':
