@@ -4,10 +4,20 @@
 steers by; ``timing`` and ``build`` measure a table (they import
 onnxruntime only when it is asked for).
 """
-from .predictor import (LatencyCost, check_table, predict_latency,
-                        unit_signature, unit_widths)
-from .table import RUNTIMES, TABLE_FORMAT, LatencyTable, interpolate, \
-    width_grid
+from .predictor import (
+                        LatencyCost,
+                        check_table,
+                        predict_latency,
+                        unit_signature,
+                        unit_widths,
+)
+from .table import (
+                        RUNTIMES,
+                        TABLE_FORMAT,
+                        LatencyTable,
+                        interpolate,
+                        width_grid,
+)
 
 __all__ = ['LatencyTable', 'LatencyCost', 'check_table', 'predict_latency',
            'unit_signature', 'unit_widths', 'width_grid', 'interpolate',

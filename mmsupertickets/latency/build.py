@@ -18,12 +18,21 @@ import torch.nn as nn
 
 from mmsupertickets.flops import ModelForward, ResourceEstimator
 from mmsupertickets.structures.searchable import find_searchable_units
-from mmsupertickets.structures.shrink_plan import (apply_plan,
-                                                   plan_channel_removal)
+from mmsupertickets.structures.shrink_plan import (
+    apply_plan,
+    plan_channel_removal,
+)
+
 from .predictor import unit_signature
 from .table import TABLE_FORMAT, LatencyTable, interpolate, width_grid
-from .timing import (check_runtime, library_versions, machine, make_runner,
-                     summarize, time_round_robin)
+from .timing import (
+    check_runtime,
+    library_versions,
+    machine,
+    make_runner,
+    summarize,
+    time_round_robin,
+)
 
 __all__ = ['describe_units', 'measure_table', 'table_from_function',
            'sliced_unit', 'remove_units', 'unit_inputs', 'fastest_divisor']

@@ -11,6 +11,7 @@ from typing import Dict, Optional, Sequence
 import torch.nn as nn
 
 from mmsupertickets.structures.searchable import find_searchable_units
+
 from .table import LatencyTable
 
 __all__ = ['LatencyCost', 'unit_signature', 'check_table',

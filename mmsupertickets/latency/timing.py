@@ -52,8 +52,10 @@ def _provider(device: str) -> str:
 def onnx_bytes(module: nn.Module, x: torch.Tensor) -> bytes:
     """``module`` traced on ``x`` into an ONNX model, in memory (the
     exporter and opset of :mod:`mmsupertickets.apis.export.onnx_check`)."""
-    from mmsupertickets.apis.export.onnx_check import (_EXPORTER_ARGS,
-                                                       ONNX_OPSET)
+    from mmsupertickets.apis.export.onnx_check import (
+        _EXPORTER_ARGS,
+        ONNX_OPSET,
+    )
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # Tracer warnings about frozen shapes: the shape is fixed on purpose.

@@ -4,14 +4,20 @@ import copy
 import pytest
 import torch
 
-from mmsupertickets.latency import (LatencyCost, check_table,
-                                    predict_latency, unit_widths)
+from mmsupertickets.latency import (
+    LatencyCost,
+    check_table,
+    predict_latency,
+    unit_widths,
+)
 from mmsupertickets.latency.build import table_from_function
 from mmsupertickets.models.backbones import SuperTicketHRNet
 from mmsupertickets.structures.macs_budget import fit_cost
 from mmsupertickets.structures.searchable import find_searchable_units
-from mmsupertickets.structures.shrink_plan import (apply_plan,
-                                                   plan_channel_removal)
+from mmsupertickets.structures.shrink_plan import (
+    apply_plan,
+    plan_channel_removal,
+)
 
 TINY = dict(stem_channels=8, stage_channels=((8, ), (8, 16)),
             stage_blocks=((1, ), (1, 1)), kernel_sizes=(3, 5),

@@ -3,11 +3,11 @@ import json
 import os.path as osp
 
 import pytest
+from demo_runs import REPO, demo_runner
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 import mmsupertickets  # noqa: F401
-from demo_runs import REPO, demo_runner
 from mmsupertickets.engine.hooks import SuperNetSearchHook
 from mmsupertickets.latency.build import table_from_function
 
@@ -67,8 +67,8 @@ def test_demo_seg_lands_within_5_percent_of_a_latency_budget(tmp_path):
     assert final <= budget * (1 + 1e-9)
     assert abs(final / budget - 1) <= 0.05
     # Every width a multiple of the divisor (or the unit removed).
-    from mmsupertickets.latency import unit_widths
     from mmsupertickets.engine.runner_surgery import unwrap
+    from mmsupertickets.latency import unit_widths
     assert all(c % 8 == 0 for c in unit_widths(unwrap(runner.model))
                .values())
 

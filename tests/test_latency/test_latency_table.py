@@ -3,8 +3,11 @@ import pytest
 import torch
 
 from mmsupertickets.latency import LatencyTable, width_grid
-from mmsupertickets.latency.build import (describe_units, measure_table,
-                                          sliced_unit)
+from mmsupertickets.latency.build import (
+    describe_units,
+    measure_table,
+    sliced_unit,
+)
 from mmsupertickets.models.backbones import SuperTicketHRNet
 from mmsupertickets.structures.searchable import find_searchable_units
 

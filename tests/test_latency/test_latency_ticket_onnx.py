@@ -7,16 +7,18 @@ from mmsupertickets.latency import LatencyCost, unit_widths
 from mmsupertickets.latency.build import table_from_function
 from mmsupertickets.structures.macs_budget import fit_cost
 from mmsupertickets.structures.searchable import find_searchable_units
-from mmsupertickets.structures.shrink_plan import (apply_plan,
-                                                   plan_channel_removal)
+from mmsupertickets.structures.shrink_plan import (
+    apply_plan,
+    plan_channel_removal,
+)
 
 
 def _seg_model():
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
+    from tiny_configs import seg_cfg
 
     import mmsupertickets  # noqa: F401
-    from tiny_configs import seg_cfg
     register_all_modules(init_default_scope=True)
     torch.manual_seed(0)
     model = MODELS.build(seg_cfg('unused', 'unused')['model'])

@@ -9,8 +9,9 @@ measured on (device, runtime, threads, shape, versions, spread).
 
 Examples::
 
-    OMP_NUM_THREADS=1 python tools/analysis/latency_table.py \\
-        configs/supertickets/supertickets_hrnas_8xb4-430e_cityscapes-512x1024.py \\
+    CONFIG=configs/supertickets/\
+supertickets_hrnas_8xb4-430e_cityscapes-512x1024.py
+    OMP_NUM_THREADS=1 python tools/analysis/latency_table.py $CONFIG \\
         --shape 512 1024 --threads 1 --out table_pytorch.json
     python tools/analysis/latency_table.py CONFIG --shape 512 1024 \\
         --runtime onnxruntime --out table_ort.json
@@ -19,10 +20,10 @@ import argparse
 import os
 import sys
 
-import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS, init_default_scope
 
+import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmsupertickets.latency.build import DEFAULT_DIVISORS, measure_table
 from mmsupertickets.latency.table import RUNTIMES
 

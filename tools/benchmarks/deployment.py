@@ -61,11 +61,22 @@ import os.path as osp
 import tempfile
 
 import torch
-
-from _common import (TIME_HEADERS, add_common_args, build_seg_model,
-                     fmt_count, fmt_mb, interleaved, print_header,
-                     print_table, randomise_gammas, setup, shrink_to_counts,
-                     shrink_to_macs, top_gamma, unit_macs)
+from _common import (
+    TIME_HEADERS,
+    add_common_args,
+    build_seg_model,
+    fmt_count,
+    fmt_mb,
+    interleaved,
+    print_header,
+    print_table,
+    randomise_gammas,
+    setup,
+    shrink_to_counts,
+    shrink_to_macs,
+    top_gamma,
+    unit_macs,
+)
 
 HRNET_CONFIG = 'mmseg::hrnet/fcn_hr18_4xb2-80k_cityscapes-512x1024.py'
 # Channel divisor of the div8 model.
@@ -142,8 +153,7 @@ def divisor_pair(supernet, shape, fraction, divisor=DIVISOR):
         from :func:`mmsupertickets.flops.complexity` at ``shape``.
     """
     from mmsupertickets.flops import ResourceEstimator
-    from mmsupertickets.structures.channel_rounding import \
-        round_live_channels
+    from mmsupertickets.structures.channel_rounding import round_live_channels
     from mmsupertickets.structures.searchable import find_searchable_units
     free = copy.deepcopy(supernet)
     _, free_cost = shrink_to_macs(free, shape, fraction)
@@ -188,9 +198,9 @@ def prune_and_bake(model, sparsity):
         dict: ``{weight name: bool keep-mask}``.
     """
     from mmsupertickets.pruning.prunable import prunable_weights
-    from mmsupertickets.structures.masks import WeightMasks
     from mmsupertickets.pruning.scorers import magnitude_scores
     from mmsupertickets.pruning.selection import select_global
+    from mmsupertickets.structures.masks import WeightMasks
     weights = prunable_weights(model)
     masks = WeightMasks()
     for name, keep in select_global(magnitude_scores(weights),
@@ -213,8 +223,7 @@ def fit_subnet(supernet, cost, budget, divisor):
     (:func:`~mmsupertickets.structures.macs_budget.fit_cost` with
     ``trim``): every unit keeps its largest-|γ| channels, a multiple of
     ``divisor``, until the cost is at or just under ``budget``."""
-    from mmsupertickets.structures.channel_rounding import \
-        round_live_channels
+    from mmsupertickets.structures.channel_rounding import round_live_channels
     from mmsupertickets.structures.macs_budget import fit_cost
     from mmsupertickets.structures.searchable import find_searchable_units
     units = find_searchable_units(supernet)
@@ -232,11 +241,18 @@ def latency_part(args, supernet, hrnet):
     """Latency- vs MACs-budget subnets vs stock, divisors 1/8/16, in each
     runtime (see the module docstring)."""
     from mmsupertickets.flops import ModelForward, ResourceEstimator
-    from mmsupertickets.latency import LatencyCost, LatencyTable, \
-        predict_latency, unit_widths
+    from mmsupertickets.latency import (
+        LatencyCost,
+        LatencyTable,
+        predict_latency,
+        unit_widths,
+    )
     from mmsupertickets.latency.build import measure_table
-    from mmsupertickets.latency.timing import (make_runner, summarize,
-                                               time_round_robin)
+    from mmsupertickets.latency.timing import (
+        make_runner,
+        summarize,
+        time_round_robin,
+    )
     from mmsupertickets.structures.macs_budget import LinearCost
     h, w = args.shape
     tables = dict(t.split('=', 1) for t in args.tables)

@@ -21,9 +21,14 @@ import random
 import statistics
 
 import torch
-
-from _common import (build_seg_model, print_header, print_table,
-                     randomise_gammas, setup, shrink_to_counts)
+from _common import (
+    build_seg_model,
+    print_header,
+    print_table,
+    randomise_gammas,
+    setup,
+    shrink_to_counts,
+)
 
 
 def parse_args(argv=None):
@@ -90,8 +95,11 @@ def main(argv=None):
     from mmsupertickets.flops import ModelForward
     from mmsupertickets.latency import predict_latency
     from mmsupertickets.latency.build import measure_table
-    from mmsupertickets.latency.timing import (make_runner, summarize,
-                                               time_round_robin)
+    from mmsupertickets.latency.timing import (
+        make_runner,
+        summarize,
+        time_round_robin,
+    )
     from mmsupertickets.structures.searchable import find_searchable_units
     h, w = args.shape
     print_header(f'latency_predictor: predicted vs measured latency of '
@@ -138,7 +146,8 @@ def main(argv=None):
             raw.append(r)
             rows.append([i, f'{shares[i]:.2f}', f'{m["median"]:.2f}',
                          f'{m["iqr"][0]:.2f}-{m["iqr"][1]:.2f}',
-                         f'{p:.2f}', f'{(p - m["median"]) / m["median"]:+.3f}'])
+                         f'{p:.2f}',
+                         f'{(p - m["median"]) / m["median"]:+.3f}'])
         print(f'{runtime}: table supernet {table.data["supernet_ms"]:.2f} ms'
               f', outside the units {table.fixed_ms:.2f} ms, unit_scale '
               f'{scale:.3f}; subnets {args.repeats} rounds after '
