@@ -189,10 +189,10 @@ def _train(runner, side, outbox):
 def time_prune(runner, repeats):
     """A prune event of the runner's pruning hook, and two of its parts."""
     from mmsupertickets.engine.model_status import model_status
-    from mmsupertickets.pruning.scorers import SCORERS
-    from mmsupertickets.pruning.selection import SELECTIONS
     from mmsupertickets.engine.run_state import TicketRunState
+    from mmsupertickets.pruning.builder import build_scorer, build_selection
     hook = _pruning_hook(runner)
+    scorer, select = build_scorer(hook.scorer), build_selection(hook.scope)
     estimator = TicketRunState.of(runner).estimator
     weights = hook.prunable(runner)
     out = dict(total=Samples(), select=Samples(), status=Samples(),
@@ -203,7 +203,7 @@ def time_prune(runner, repeats):
         hook.prune(runner, SPARSITY, event='benchmark prune')
         out['total'].add(*clock.read())
         clock.start()
-        SELECTIONS[hook.scope](SCORERS[hook.scorer](weights), SPARSITY)
+        select(scorer(weights), SPARSITY)
         out['select'].add(*clock.read())
         clock.start()
         model_status(runner, hook.masks, list(weights), estimator=estimator)
