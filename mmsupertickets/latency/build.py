@@ -144,7 +144,8 @@ def measure_table(model: nn.Module,
                   rounds: int = 20,
                   warmup: int = 5,
                   config: Optional[str] = None,
-                  log: Callable[[str], None] = print) -> LatencyTable:
+                  log: Callable[[str], None] = print,
+                  clock: str = 'wall') -> LatencyTable:
     """Measure a latency table of ``model`` (a supernet) on this machine.
 
     Args:
@@ -160,6 +161,9 @@ def measure_table(model: nn.Module,
         warmup: Untimed calls of every entry first.
         config: The config the model was built from, recorded.
         log: Where progress lines go.
+        clock: ``'wall'`` (what a user waits) or ``'cpu'`` (process CPU
+            time: on a machine shared with other work, with one thread,
+            the calls' own cost).
 
     Returns:
         LatencyTable: with ``fixed_ms`` the median of the model without
@@ -214,7 +218,7 @@ def measure_table(model: nn.Module,
         f'{len(groups)} distinct) and 2 models in {runtime} on {device}, '
         f'{threads} thread(s): {rounds} rounds after {warmup} warm-up')
     times = {k: summarize(v) for k, v in time_round_robin(
-        fns, rounds, warmup).items()}
+        fns, rounds, warmup, clock).items()}
 
     for key, names in groups.items():
         call = times[('call', tuple(units[names[0]]['input']))]['median']
@@ -242,7 +246,7 @@ def measure_table(model: nn.Module,
         default_divisor=int(min(speed, key=speed.get)),
         divisors=per_divisor, units=units,
         measurement=dict(
-            rounds=rounds, warmup=warmup, clock='wall (perf_counter)',
+            rounds=rounds, warmup=warmup, clock=clock,
             statistic='median; iqr = [25th, 75th] percentile',
             points=points, supernet_iqr=times['supernet']['iqr'],
             fixed_iqr=times['empty']['iqr'], versions=library_versions(

@@ -50,6 +50,9 @@ def parse_args(argv=None):
                         help='timed rounds (medians are kept)')
     parser.add_argument('--warmup', type=int, default=5,
                         help='untimed rounds first')
+    parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
+                        help='wall time, or process CPU time (steadier on '
+                        'a machine shared with other work; one thread)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings')
     return parser.parse_args(argv)
@@ -69,7 +72,8 @@ def main(argv=None):
     table = measure_table(
         model, args.shape, runtime=args.runtime, threads=args.threads,
         device=args.device, divisors=args.divisors, points=args.points,
-        rounds=args.rounds, warmup=args.warmup, config=args.config)
+        rounds=args.rounds, warmup=args.warmup, config=args.config,
+        clock=args.clock)
     table.save(args.out)
     data = table.data
     speed = ', '.join(

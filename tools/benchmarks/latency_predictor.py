@@ -46,6 +46,9 @@ def parse_args(argv=None):
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
+                        help='process CPU time is steadier on a shared '
+                        'machine (one thread)')
     parser.add_argument('--smoke', action='store_true',
                         help='tiny model, one round: checks the script runs')
     args = parser.parse_args(argv)
@@ -126,7 +129,8 @@ def main(argv=None):
         table = measure_table(
             supernet, args.shape, runtime=runtime, threads=args.threads,
             divisors=(args.divisor, ), rounds=args.table_rounds,
-            warmup=args.warmup, log=lambda line: print(f'# {line}'))
+            warmup=args.warmup, log=lambda line: print(f'# {line}'),
+            clock=args.clock)
         scale = table.unit_scale(args.divisor)
         fns = {}
         for i, net in enumerate(subnets):
@@ -134,7 +138,8 @@ def main(argv=None):
             with torch.no_grad():
                 forward.choose_route(image)
             fns[i] = make_runner(runtime, forward, image, args.threads)
-        times = time_round_robin(fns, args.repeats, args.warmup)
+        times = time_round_robin(fns, args.repeats, args.warmup,
+                                 args.clock)
         rows, measured, predicted, raw = [], [], [], []
         for i, net in enumerate(subnets):
             m = summarize(times[i])
@@ -151,7 +156,7 @@ def main(argv=None):
         print(f'{runtime}: table supernet {table.data["supernet_ms"]:.2f} ms'
               f', outside the units {table.fixed_ms:.2f} ms, unit_scale '
               f'{scale:.3f}; subnets {args.repeats} rounds after '
-              f'{args.warmup} warm-up')
+              f'{args.warmup} warm-up, {args.clock} clock')
         print_table(['subnet', 'share', 'measured ms', 'iqr', 'predicted ms',
                      'rel. error'], rows)
         err = statistics.median(abs(p - m) / m
