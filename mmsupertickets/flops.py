@@ -145,14 +145,45 @@ def _in_width(layer: nn.Module, x: torch.Tensor) -> Optional[tuple]:
 def _width_value(consumer: nn.Module, widths: List[int], given: int):
     """The ``in_channels`` a consumer of maps of ``widths`` must have."""
     index = getattr(consumer, 'in_index', None)
-    if getattr(consumer, 'input_transform', None) in ('resize_concat',
-                                                     'multiple_select'):
+    if getattr(consumer, 'input_transform', None) in (
+            'resize_concat', 'multiple_select') and \
+            all(-len(widths) <= i < len(widths) for i in index):
         return [widths[i] for i in index]
     if isinstance(getattr(consumer, 'in_channels', None), (list, tuple)):
         return list(widths)
     if isinstance(index, int) and -len(widths) <= index < len(widths):
         return widths[index]
     return given
+
+
+def _backbone_fix(backbone: nn.Module, consumer: nn.Module,
+                  expected: int) -> Optional[str]:
+    """The SuperTicketHRNet keys that make it feed ``consumer`` unchanged
+    (None for other backbones or when not derivable)."""
+    if type(backbone).__name__ != 'SuperTicketHRNet':
+        return None
+    from mmsupertickets.models.backbones.supertickets_hrnet import \
+        HRNET_WIDTHS
+    configured = getattr(consumer, 'in_channels', None)
+    index = getattr(consumer, 'in_index', None)
+    transform = getattr(consumer, 'input_transform', None)
+    if transform == 'resize_concat':
+        # mmseg keeps only the sum: a preset whose widths add up to it.
+        for name, widths in HRNET_WIDTHS.items():
+            if sum(widths[i] for i in index) == configured:
+                return f"model.backbone.out_channels='{name}'"
+        return None
+    if transform is None and isinstance(configured, (list, tuple)):
+        return f'model.backbone.out_channels={tuple(configured)!r}'
+    if transform is None and isinstance(configured, int):
+        if isinstance(index, int):
+            widths = list(backbone.out_channels)
+            widths[index] = configured
+            return f'model.backbone.out_channels={tuple(widths)!r}'
+        # A head that takes one map (mmpose's takes the last one).
+        return ('model.backbone.out_indices=(0, ) and '
+                f'model.backbone.out_channels=({configured}, )')
+    return None
 
 
 def check_input_widths(model: nn.Module,
@@ -224,9 +255,11 @@ def check_input_widths(model: nn.Module,
         key, consumer, layer, expected, given = e.args
         # Heads called as head.forward() skip the pre-hook: then only the
         # channels reaching the layer are known.
-        widths = seen.get(key) or [given]
+        widths = seen.get(key) or (
+            seen.get('backbone') if key == consumers[0][0] else None) or \
+            [given]
         value = _width_value(consumer, widths, given)
-        feeding = (f'the maps feeding it have {widths} channels; '
+        feeding = (f'the maps feeding it have {seen[key]} channels; '
                    if key in seen else '')
         message = (
             f'{key}.in_channels must be {value!r}: its layer '
@@ -234,19 +267,9 @@ def check_input_widths(model: nn.Module,
             f'gets {given} ({feeding}the backbone '
             f'{type(backbone).__name__} returns {seen.get("backbone")}).')
         configured = getattr(consumer, 'in_channels', None)
-        if hasattr(backbone, 'out_channels') and key in (
-                consumers[0][0], 'model.decode_head[1]'):
-            # A backbone with per-branch output widths can match the head.
-            if isinstance(configured, (list, tuple)) and \
-                    len(configured) == len(seen.get('backbone', ())):
-                message += (' Or keep the head and set '
-                            'model.backbone.out_channels='
-                            f'{tuple(configured)!r}.')
-            elif isinstance(configured, int) and getattr(
-                    consumer, 'input_transform', None) is None:
-                message += (' Or keep the head and set '
-                            'model.backbone.out_channels so that the map '
-                            f'it takes has {configured} channels.')
+        fix = _backbone_fix(backbone, consumer, expected)
+        if fix and key in (consumers[0][0], 'model.decode_head[1]'):
+            message += f' Or keep the head and set {fix}.'
         raise ValueError(message) from None
     except Exception:  # noqa: BLE001 - not a width problem: not ours
         pass
