@@ -35,13 +35,15 @@ import argparse
 import os.path as osp
 import sys
 
-import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import DictAction
 
+import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmsupertickets.apis.export import export_ticket, format_summary
 from mmsupertickets.apis.export.ticket_folder import resolve_out_dir
-from mmsupertickets.utils.checkpoint_io import (CheckpointLoadError,
-                                                local_checkpoint_path)
+from mmsupertickets.utils.checkpoint_io import (
+    CheckpointLoadError,
+    local_checkpoint_path,
+)
 from mmsupertickets.utils.file_lock import FolderLock, FolderLockedError
 
 

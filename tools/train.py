@@ -18,19 +18,21 @@ import os
 import os.path as osp
 from contextlib import nullcontext
 
-import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+import mmsupertickets  # noqa: F401  (registers modules before the build)
+from mmsupertickets.utils.atomic_write import remove_stale_temp_files
 from mmsupertickets.utils.checkpoint_io import safe_checkpoint_loading
 from mmsupertickets.utils.dist_launch import LAUNCHERS, setup_launcher
 from mmsupertickets.utils.file_lock import FolderLock, FolderLockedError
 from mmsupertickets.utils.preflight import check_datasets
-from mmsupertickets.utils.atomic_write import remove_stale_temp_files
-from mmsupertickets.utils.resume import (ResumeRefusedError,
-                                         find_resumable_checkpoint)
+from mmsupertickets.utils.resume import (
+    ResumeRefusedError,
+    find_resumable_checkpoint,
+)
 
 
 def parse_args():

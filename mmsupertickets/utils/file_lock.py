@@ -22,15 +22,15 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Union
 
 from mmengine.logging import print_log
 
 __all__ = ['FolderLock', 'FolderLockedError', 'lock_file_of']
 
-# Locks this process holds: lock file -> [fd, depth]. A process may enter
-# the lock of one folder several times (e.g. tools/train.py, then each
-# SuperTickets hook of the run).
+# Locks this process holds: lock file -> [fd, depth, parents created]. A
+# process may enter the lock of one folder several times (e.g.
+# tools/train.py, then each SuperTickets hook of the run).
 _HELD: Dict[str, list] = {}
 _HELD_LOCK = threading.Lock()
 
@@ -126,7 +126,6 @@ class FolderLock:
         self.folder = osp.realpath(osp.abspath(os.fspath(folder)))
         self.what = what
         self.lock_path = lock_file_of(self.folder)
-        self._created: List[str] = []
 
     def __enter__(self) -> 'FolderLock':
         with _HELD_LOCK:
@@ -134,13 +133,13 @@ class FolderLock:
             if held is not None:
                 held[1] += 1
                 return self
-            self._created = _make_parents(osp.dirname(self.lock_path))
+            created = _make_parents(osp.dirname(self.lock_path))
             try:
                 fd = self._acquire()
             except BaseException:
-                _remove_empty(self._created)
+                _remove_empty(created)
                 raise
-            _HELD[self.lock_path] = [fd, 1]
+            _HELD[self.lock_path] = [fd, 1, created]
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -159,7 +158,7 @@ class FolderLock:
             except OSError:
                 pass
             os.close(held[0])
-            _remove_empty(self._created)
+            _remove_empty(held[2])
 
     def _acquire(self) -> int:
         while True:

@@ -16,9 +16,9 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+from tiny_configs import seg_cfg
 
 import mmsupertickets  # noqa: F401
-from tiny_configs import seg_cfg
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

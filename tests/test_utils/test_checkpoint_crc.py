@@ -13,12 +13,14 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader
+from tiny_configs import seg_cfg
 
 import mmsupertickets  # noqa: F401
-from mmsupertickets.utils.checkpoint_io import (CorruptCheckpointError,
-                                                load_checkpoint_file,
-                                                safe_checkpoint_loading)
-from tiny_configs import seg_cfg
+from mmsupertickets.utils.checkpoint_io import (
+    CorruptCheckpointError,
+    load_checkpoint_file,
+    safe_checkpoint_loading,
+)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -10,11 +10,14 @@ import sys
 import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
+from tiny_configs import seg_cfg
 
 import mmsupertickets  # noqa: F401
-from mmsupertickets.utils.file_lock import (FolderLock, FolderLockedError,
-                                            lock_file_of)
-from tiny_configs import seg_cfg
+from mmsupertickets.utils.file_lock import (
+    FolderLock,
+    FolderLockedError,
+    lock_file_of,
+)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # The lock module alone, without the package's model imports: fast.

@@ -10,9 +10,11 @@ import pytest
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from mmsupertickets.utils.checkpoint_io import (CheckpointLoadError,
-                                                local_checkpoint_path,
-                                                safe_checkpoint_loading)
+from mmsupertickets.utils.checkpoint_io import (
+    CheckpointLoadError,
+    local_checkpoint_path,
+    safe_checkpoint_loading,
+)
 
 
 @pytest.fixture
