@@ -8,59 +8,13 @@ from the built archive.
 import glob
 import os
 import os.path as osp
-import shutil
-import subprocess
-import sys
-import sysconfig
 
 import pytest
+from wheel_builds import fresh_venv, run
 
 from mmsupertickets.testing.cityscapes import generate_cityscapes
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEG_DEMO = 'supertickets_hrnas_1xb4-demo_cityscapes-128x256.py'
-
-
-def run(cmd, cwd, timeout=600, env=None):
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
-    assert proc.returncode == 0, (cmd, proc.stdout[-3000:],
-                                  proc.stderr[-3000:])
-    return proc.stdout
-
-
-@pytest.fixture(scope='module')
-def dist_dir(tmp_path_factory):
-    """sdist and wheel built from a copy of the working tree."""
-    src = tmp_path_factory.mktemp('src') / 'mmsupertickets'
-    files = subprocess.run(
-        ['git', 'ls-files', '-co', '--exclude-standard'], cwd=ROOT,
-        capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if osp.isfile(osp.join(ROOT, name)):
-            os.makedirs(osp.dirname(src / name), exist_ok=True)
-            shutil.copy2(osp.join(ROOT, name), src / name)
-    out = tmp_path_factory.mktemp('dist')
-    run([sys.executable, 'setup.py', '-q', 'sdist', '-d', str(out)], src)
-    run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
-         '--no-build-isolation', '-w', str(out), '.'], src)
-    return out
-
-
-def fresh_venv(path):
-    # No pip or setuptools of its own: the stack's (through stack.pth)
-    # install into it and build the sdist.
-    subprocess.run([sys.executable, '-m', 'venv', '--without-pip',
-                    str(path)], check=True)
-    python = str(path / 'bin' / 'python')
-    site = subprocess.run(
-        [python, '-c', 'import sysconfig; print(sysconfig.get_paths()'
-         '["purelib"])'], capture_output=True, text=True,
-        check=True).stdout.strip()
-    # The stack under test, after the venv's own (empty) site-packages.
-    with open(osp.join(site, 'stack.pth'), 'w') as f:
-        f.write(sysconfig.get_paths()['purelib'] + '\n')
-    return python
 
 
 def installed_files(python, tmp_path):
@@ -82,7 +36,7 @@ def test_archive_installs_with_configs_and_tools(dist_dir, tmp_path, kind):
     for name in ('tools/train.py', 'tools/test.py', 'tools/export_ticket.py',
                  f'configs/supertickets/demo/{SEG_DEMO}'):
         assert osp.isfile(osp.join(mim, name)), name
-    assert not osp.exists(osp.join(pkg, '..', 'tests', 'test_packaging.py'))
+    assert not osp.exists(osp.join(pkg, '..', 'tests'))
 
 
 def test_mim_trains_a_demo_config_from_the_wheel(dist_dir, tmp_path):
