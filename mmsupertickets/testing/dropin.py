@@ -369,7 +369,17 @@ def training_config(codebase: str, config: str, variant: str, work_dir: str,
     # read it (mmseg's at the small input).
     for key in ('val_dataloader', 'val_cfg', 'val_evaluator'):
         cfg.pop(key, None)
-    if codebase == 'mmseg':
+    tests = ('test_dataloader', 'test_cfg', 'test_evaluator')
+    if not all(cfg.get(k) for k in tests) and codebase == 'mmpretrain':
+        # Pre-training configs have no test part; the inferencer needs one.
+        test = copy.deepcopy(loader)
+        test['sampler'] = dict(type='DefaultSampler', shuffle=False)
+        cfg.update(test_dataloader=test, test_cfg=dict(),
+                   test_evaluator=dict(type='Accuracy'))
+    elif not all(cfg.get(k) for k in tests):
+        for key in tests:
+            cfg.pop(key, None)
+    if codebase == 'mmseg' and cfg.get('test_dataloader'):
         cfg['test_pipeline'] = [
             dict(type='LoadImageFromFile'),
             dict(type='Resize', scale=(SEG_SIZE, SEG_SIZE), keep_ratio=False),
@@ -423,7 +433,7 @@ def run_config(codebase: str, config: str, variant: str, work_root: str,
     (``same_as`` names it)."""
     row = _run_config(codebase, config, variant, work_root, roots)
     key = row.pop('_key', None)
-    if key and 'same_as' not in row:
+    if key and 'same_as' not in row and row['result'] != 'fail':
         os.makedirs(osp.join(work_root, 'cells'), exist_ok=True)
         with open(osp.join(work_root, 'cells', key + '.json'), 'w') as f:
             json.dump(row, f)
@@ -601,12 +611,15 @@ def run_matrix(filter_regex: Optional[str] = None, jobs: int = 1,
                out: Optional[str] = None, work_root: Optional[str] = None,
                timeout: float = TIMEOUT, in_process: bool = False,
                codebases: Sequence[str] = CODEBASES,
-               progress=print) -> List[dict]:
+               progress=print, retry_failed: bool = False) -> List[dict]:
     """Run the matrix cells (each in its own process unless
-    ``in_process``), skipping those already in ``out``; ``out`` is
-    rewritten after every cell, so an interrupted run resumes."""
+    ``in_process``), skipping those already in ``out`` (failed ones too
+    unless ``retry_failed``); ``out`` is rewritten after every cell, so an
+    interrupted run resumes."""
     from concurrent.futures import ThreadPoolExecutor
     results = load_results(out)
+    if retry_failed:
+        results = {k: r for k, r in results.items() if r['result'] != 'fail'}
     todo = [c for c in cells(filter_regex, codebases)
             if f'{c[0]}/{c[1]}#{c[2]}' not in results]
     work_root = work_root or tempfile.mkdtemp(prefix='dropin_')

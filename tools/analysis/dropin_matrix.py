@@ -30,6 +30,8 @@ def parse_args(argv=None):
                         help='configs run at once, each in its own process')
     parser.add_argument('--out', help='results JSON; cells already in it '
                         'are skipped (a rerun resumes)')
+    parser.add_argument('--retry-failed', action='store_true',
+                        help='run again the cells that failed in --out')
     parser.add_argument('--work-dir', help='scratch folder (a temporary '
                         'one by default)')
     parser.add_argument('--timeout', type=float, default=TIMEOUT,
@@ -45,7 +47,8 @@ def main(argv=None) -> int:
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     rows = run_matrix(args.filter, args.jobs, args.out, args.work_dir,
                       args.timeout, codebases=args.codebases,
-                      progress=lambda line: print(line, flush=True))
+                      progress=lambda line: print(line, flush=True),
+                      retry_failed=args.retry_failed)
     print(format_table(rows))
     return 0 if all(r['result'] != 'fail' for r in rows) else 1
 
