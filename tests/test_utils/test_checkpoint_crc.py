@@ -83,6 +83,10 @@ def tiny_run(cityscapes_root, tmp_path_factory):
                               min_macs=0, shrink_interval=2,
                               by_epoch=False)])
     Runner.from_cfg(Config(cfg)).train()
+    # tools/test.py tests on the validation split.
+    cfg.update(test_dataloader=cfg['val_dataloader'],
+               test_evaluator=cfg['val_evaluator'],
+               test_cfg=dict(type='TestLoop'))
     cfg_file = str(work_dir / 'run_cfg.py')
     Config(cfg).dump(cfg_file)
     bad = str(work_dir / 'iter_4_flipped.pth')
