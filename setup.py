@@ -1,8 +1,10 @@
 """mmsupertickets: SuperTickets for OpenMMLab 2.0 (search + prune in one run).
 
-As mmseg and mmpretrain do, the configs and tools ship inside the package
-under ``mmsupertickets/.mim`` (symlinks for an editable install, copies for
-sdists and wheels), so ``mim train mmsupertickets CONFIG`` finds them.
+As mmseg and mmpretrain do, the configs, tools and model index ship inside
+the package under ``mmsupertickets/.mim`` (symlinks for an editable install,
+copies for sdists and wheels), so ``mim train mmsupertickets CONFIG``,
+``mim run mmsupertickets TOOL``, ``mim search mmsupertickets`` and
+``_base_ = 'mmsupertickets::supertickets/...'`` find them.
 """
 import os
 import os.path as osp
@@ -12,7 +14,7 @@ import sys
 from setuptools import find_packages, setup
 
 ROOT = osp.dirname(osp.abspath(__file__))
-MIM_FILES = ('configs', 'tools')
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
 
 
 def read_requirements(name):
@@ -29,7 +31,7 @@ def version():
 
 
 def add_mim_extension():
-    """Put configs/ and tools/ into mmsupertickets/.mim."""
+    """Put configs/, tools/ and model-index.yml into mmsupertickets/.mim."""
     if 'develop' in sys.argv or any('editable' in a for a in sys.argv):
         mode = 'symlink'
     elif any(a in sys.argv for a in ('sdist', 'bdist_wheel', 'build',
@@ -50,6 +52,8 @@ def add_mim_extension():
             shutil.rmtree(dst)
         if mode == 'symlink':
             os.symlink(osp.relpath(src, mim_dir), dst)
+        elif osp.isfile(src):
+            shutil.copyfile(src, dst)
         else:
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns(
                 '__pycache__', '*.pyc'))

@@ -29,6 +29,13 @@ def _check_version(name: str, version: str, low: str, high: str) -> None:
 _check_version('mmcv', mmcv.__version__, MMCV_MIN, MMCV_MAX)
 _check_version('mmengine', mmengine.__version__, MMENGINE_MIN, MMENGINE_MAX)
 
+# `_base_ = 'mmsupertickets::supertickets/...'` in a config: mmengine
+# resolves `pkg::` paths only for the packages in this table (then through
+# the installed package's .mim/configs).
+from mmengine.config.utils import MODULE2PACKAGE  # noqa: E402
+
+MODULE2PACKAGE.setdefault('mmsupertickets', 'mmsupertickets')
+
 # Registers the models, the hooks and the 'atomic_local' file backend.
 from . import engine, models  # noqa: F401,E402
 from .utils import atomic_write  # noqa: F401,E402
