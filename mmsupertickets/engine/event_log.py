@@ -1,15 +1,18 @@
 """The event log: one line per event in the log, the visualizer and a file.
 """
 import json
+import math
 import os.path as osp
 import weakref
-from typing import Dict, List, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from mmengine.dist import is_main_process
 from mmengine.logging import print_log
+from mmengine.runner import EpochBasedTrainLoop
 
 from mmsupertickets.flops import format_count
 from mmsupertickets.utils.atomic_write import _write_atomically
+
 from .ticket_meta import EVENTS_FILE
 
 __all__ = ['report_event']
@@ -77,7 +80,24 @@ def _file_differs(path: str, lines: List[str]) -> bool:
         return f.read() != ''.join(lines)
 
 
-def report_event(runner, event: str, status: Dict[str, float]) -> None:
+def event_epoch(runner, clock=None) -> Optional[int]:
+    """The 1-based epoch that iteration ``runner.iter`` is in, or None.
+
+    With a ``clock`` (the hook's :class:`EventClock`) counting epochs, the
+    hooks' epochs, which they count in iteration-based loops too (an event
+    at the end of the k-th epoch is in epoch k). Otherwise the runner's
+    epoch in an epoch-based loop, numbered as mmengine logs it; an
+    iteration-based loop has none (its ``runner.epoch`` stays 0).
+    """
+    if clock is not None and clock.by_epoch:
+        return math.ceil((runner.iter + 1) / clock.iters_per_epoch)
+    if isinstance(getattr(runner, '_train_loop', None), EpochBasedTrainLoop):
+        return runner.epoch + 1
+    return None
+
+
+def report_event(runner, event: str, status: Dict[str, float],
+                 clock=None) -> None:
     """Log an event, send its scalars to the visualizer, append to a file.
 
     ``<work_dir>/supertickets_events.jsonl`` (:data:`EVENTS_FILE`) gets one
@@ -85,7 +105,9 @@ def report_event(runner, event: str, status: Dict[str, float]) -> None:
     stays free of duplicates across resumes: a resumed run first drops the
     lines written after the checkpoint it resumed from (they are replayed),
     and an event already in the file for the same kind, iteration and
-    epoch is not written again.
+    epoch is not written again. ``clock`` (the reporting hook's
+    :class:`~mmsupertickets.engine.event_clock.EventClock`) gives the
+    event's epoch (see :func:`event_epoch`).
     """
     scalars = {f'supertickets/{k}': v for k, v in status.items()
                if isinstance(v, (int, float))}
@@ -101,16 +123,18 @@ def report_event(runner, event: str, status: Dict[str, float]) -> None:
                          else f'{key}={format_count(v)}'
                          if key.endswith(('macs', 'params', 'density'))
                          else f'{key}={v}')
-    print_log(f'[SuperTickets] {event} at iter {runner.iter + 1} '
-              f'(epoch {runner.epoch}): ' + ', '.join(parts), logger='current')
+    epoch = event_epoch(runner, clock)
+    when = f'iter {runner.iter + 1}' + (
+        f' (epoch {epoch})' if epoch is not None else '')
+    print_log(f'[SuperTickets] {event} at {when}: ' + ', '.join(parts),
+              logger='current')
     if not is_main_process():
         return
     path = osp.join(runner.work_dir, EVENTS_FILE)
     run = _runs.get(runner)
     if run is None:
         run = _runs[runner] = _sync_events_file(runner, path)
-    record = dict(event=event, iter=runner.iter + 1, epoch=runner.epoch,
-                  **status)
+    record = dict(event=event, iter=runner.iter + 1, epoch=epoch, **status)
     key = _event_key(record)
     if key not in run['seen']:
         with open(path, 'a') as f:

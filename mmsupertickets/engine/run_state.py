@@ -1,4 +1,4 @@
-"""What the SuperTickets hooks of one run share, kept in its MessageHub."""
+"""What the SuperTickets hooks of one run share, kept per runner."""
 import weakref
 from typing import Optional, Set
 
@@ -8,10 +8,12 @@ __all__ = ['TicketRunState']
 class TicketRunState:
     """Facts that one SuperTickets hook sets and another one reads.
 
-    One instance per runner lives in ``runner.message_hub`` under
-    :attr:`KEY` (not resumed: every fact is rebuilt from the checkpoint's
-    ticket meta on load). Hooks get it with :meth:`of` instead of looking
-    at each other's fields or at private runner attributes.
+    One instance per runner, held beside it (not in its MessageHub: a
+    hub key, even one marked not to resume, is listed in every checkpoint
+    and makes mmengine warn on each resume). Nothing of it is saved: every
+    fact is rebuilt from the checkpoint's ticket meta on load. Hooks get it
+    with :meth:`of` instead of looking at each other's fields or at private
+    runner attributes.
 
     Attributes:
         known_units (set[str]): Every searchable unit this run has seen, so
@@ -24,6 +26,7 @@ class TicketRunState:
             run's pruning masks; other hooks change masks only through it.
         reactivation (str | None): Reactivation mode asked for by
             ``IterativeReactivationHook``; the owner applies it.
+        loader_logged (bool): The checkpoint loader in use was logged.
 
     Example:
         >>> state = TicketRunState.of(runner)  # doctest: +SKIP
@@ -31,24 +34,21 @@ class TicketRunState:
         [512, 1024]
     """
 
-    KEY = 'supertickets/run_state'
-
-    def __init__(self, runner=None):
-        self._runner = weakref.ref(runner) if runner is not None else None
+    def __init__(self):
         self.known_units: Set[str] = set()
         self.rewrap_pending = False
         self.estimator = None
         self.mask_owner = None
         self.reactivation: Optional[str] = None
+        self.loader_logged = False
 
     @classmethod
     def of(cls, runner) -> 'TicketRunState':
         """The state of ``runner``'s run, created on first use."""
-        hub = runner.message_hub
-        state = hub.get_info(cls.KEY)
-        # Runners built in the same second share a hub name, hence a hub.
-        if state is None or state._runner is None or \
-                state._runner() is not runner:
-            state = cls(runner)
-            hub.update_info(cls.KEY, state, resumed=False)
+        state = _states.get(runner)
+        if state is None:
+            state = _states[runner] = cls()
         return state
+
+
+_states: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()

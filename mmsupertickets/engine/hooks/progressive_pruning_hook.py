@@ -284,7 +284,7 @@ class ProgressivePruningHook(TicketEventHook):
             runner, self.masks, names,
             estimator=TicketRunState.of(runner).estimator)
         status['target_sparsity'] = ratio
-        report_event(runner, event, status)
+        report_event(runner, event, status, clock=self.clock(runner))
 
     # -- structure changes ---------------------------------------------------
     def after_shrink(self, runner, plan: ShrinkPlan) -> None:

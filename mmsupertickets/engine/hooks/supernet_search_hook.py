@@ -24,7 +24,7 @@ from mmsupertickets.structures.value_checks import (check_flag,
                                                     check_number)
 from mmsupertickets.utils.broadcast import broadcast_object
 from ..event_clock import check_interval
-from ..event_log import report_event
+from ..event_log import event_epoch, report_event
 from ..model_status import model_status
 from ..run_state import TicketRunState
 from ..runner_surgery import (built_optimizers, ema_models,
@@ -346,7 +346,7 @@ class SuperNetSearchHook(TicketEventHook):
                 key=f'target_{self.cost}', unit=self._cost.unit_name)
             status.update({f'target_{self.cost}': self.budget},
                           rho=self.rho)
-        report_event(runner, 'supernet', status)
+        report_event(runner, 'supernet', status, clock=self.clock(runner))
 
     def _collect_gammas(self, runner) -> None:
         # A frozen γ cannot move, so it is no part of the search: no
@@ -464,9 +464,12 @@ class SuperNetSearchHook(TicketEventHook):
             return
         what = '; '.join(f'{stage}: all {units} units, {channels} channels'
                          for stage, (units, channels) in empty.items())
+        epoch = event_epoch(runner, self.clock(runner))
+        when = f'{runner.iter + 1}' + (
+            f' (epoch {epoch})' if epoch is not None else '')
         raise EmptyStageError(
             f'the {"final shrink" if final else "shrink"} at iter '
-            f'{runner.iter + 1} (epoch {runner.epoch + 1}) would remove every '
+            f'{when} would remove every '
             f'kernel path of {len(empty)} searchable stage(s) ({what}): '
             f'their |gamma| are all at or below threshold={self.threshold:g}'
             '. Lower threshold (or rho), or check the weights; the run '
@@ -478,7 +481,8 @@ class SuperNetSearchHook(TicketEventHook):
         self.check_finite_state(runner, 'the shrink')
         keep, dead_macs = broadcast_object(self.dead_channels(runner, final))
         model = unwrap(runner.model)
-        if not keep or (not final and dead_macs < self.min_macs):
+        guarded = not final and dead_macs < self.min_macs
+        if not keep or guarded:
             shape = 'x'.join(map(str, self.min_macs_shape
                                  or self.input_shape))
             budget = ''
@@ -491,11 +495,17 @@ class SuperNetSearchHook(TicketEventHook):
                           f'{steer[self.cost + "_gap"]:+.1%}'
                           f', rho {steer["controlled_rho"]:.3g} -> '
                           f'{steer["next_rho"]:.3g}')
+            # The guard counts at min_macs_shape, whatever input_shape is;
+            # the last shrink has no guard, it only finds nothing dead.
+            why = (f'dead channels hold {dead_macs:.3g} MACs counted at '
+                   f'min_macs_shape={shape} (< min_macs='
+                   f'{self.min_macs:.3g})') if guarded else (
+                       f'no channel has |gamma| <= threshold='
+                       f'{self.threshold:g}')
             print_log(
-                f'[SuperTickets] shrink skipped at iter {runner.iter + 1}: '
-                f'dead channels hold {dead_macs:.3g} MACs at {shape} '
-                f'(< min_macs={self.min_macs:.3g}){budget}',
-                logger='current')
+                f'[SuperTickets] {"final " if final else ""}shrink '
+                f'{"skipped" if guarded else "removes nothing"} at iter '
+                f'{runner.iter + 1}: {why}{budget}', logger='current')
             return
         self._refuse_empty_stages(runner, model, keep, final)
         dead = {u.name: u.channels - len(keep[u.name])
@@ -515,7 +525,7 @@ class SuperNetSearchHook(TicketEventHook):
         if self.budget is not None:
             status.update(self._steer_rho(runner, unit_widths(model)))
         event = 'final shrink' if final else 'shrink'
-        report_event(runner, event, status)
+        report_event(runner, event, status, clock=self.clock(runner))
         if self._latency is not None:
             table = self.latency_table
             print_log(

@@ -15,11 +15,10 @@ from ..event_clock import (EventClock, check_epoch_interval,
                            check_epoch_not_empty, iters_per_epoch)
 from ..finite_checks import (check_finite_losses, check_finite_modules,
                              non_finite_losses)
+from ..run_state import TicketRunState
 from ..runner_surgery import ema_models, ensure_arch, full_arch, unwrap
 from ..ticket_meta import (META_KEY, read_section, ticket_meta,
                            write_section)
-
-_LOADER_LOGGED = 'supertickets/safe_loader_logged'
 
 
 class TicketEventHook(Hook):
@@ -58,10 +57,10 @@ class TicketEventHook(Hook):
         if not isinstance(enabled, bool):
             raise TypeError(f'{CONFIG_KEY} must be True or False, got '
                             f'{enabled!r}')
-        hub = runner.message_hub
-        if not hub.get_info(_LOADER_LOGGED):
+        state = TicketRunState.of(runner)
+        if not state.loader_logged:
             # Said once per run, whichever SuperTickets hook comes first.
-            hub.update_info(_LOADER_LOGGED, True, resumed=False)
+            state.loader_logged = True
             print_log(
                 'SuperTickets: checkpoints load through the safe loader '
                 '(weights_only with an allow-list; pickle payloads refused)'
