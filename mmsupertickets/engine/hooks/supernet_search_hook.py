@@ -17,9 +17,11 @@ from mmsupertickets.structures.macs_budget import (LinearCost, budget_path,
 from mmsupertickets.structures.searchable import (find_searchable_units,
                                                   require_searchable)
 from mmsupertickets.structures.shrink_plan import (EmptyStageError,
+                                                   ShrinkPlan,
                                                    emptied_stages,
                                                    plan_channel_removal)
 from mmsupertickets.structures.value_checks import (check_flag,
+                                                    check_choice,
                                                     check_input_shape,
                                                     check_number)
 from mmsupertickets.utils.broadcast import broadcast_object
@@ -76,10 +78,15 @@ class SuperNetSearchHook(TicketEventHook):
       so their units are left out of the search: no penalty, never shrunk;
     - every ``shrink_interval``: channels with |γ| ≤ ``threshold`` in the
       live weights and in the EMA weights (when an ``EMAHook`` is used) are
-      dead; if they add up to at least ``min_macs`` MACs, counted at
-      ``min_macs_shape`` (224×224 by default for every task, as the
-      reference method counts its guard), they are removed, with empty
-      kernel paths and blocks;
+      dead; they are removed, with empty kernel paths and blocks, if the
+      guard passes: with ``guard='reference'`` (the reference's) the
+      channels dead in the EMA weights alone (the live ones without an
+      EMA) must hold at least ``min_macs`` MACs at ``min_macs_shape``
+      (224×224 by default for every task), and then, like the
+      reference's rebuild of every block, ``after_shrink`` is called even
+      when no channel goes (reactivation resets the masks); with
+      ``guard='removed'`` only the channels that will go are counted and
+      nothing happens otherwise;
     - at the last iteration the shrink is unconditional, as in the
       reference: every dead channel goes, however few MACs it holds (the
       EMA alone decides when there is one). Optimizer state, the EMA
@@ -124,6 +131,10 @@ class SuperNetSearchHook(TicketEventHook):
         min_macs (float): Least MACs (at ``min_macs_shape``) that the dead
             channels must add up to for a shrink before the last iteration
             to happen. Defaults to 1e6.
+        guard (str): What ``min_macs`` is compared with: ``'reference'``
+            (channels dead in the EMA alone, and a pass rebuilds even
+            when nothing is removed) or ``'removed'`` (only what the shrink
+            removes; skipped otherwise). Defaults to ``'reference'``.
         min_macs_shape (Sequence[int], optional): (H, W) at which the dead
             channels' MACs are compared with ``min_macs``. Defaults to
             (224, 224), the reference's for every task; None counts at
@@ -182,8 +193,10 @@ class SuperNetSearchHook(TicketEventHook):
                  by_epoch: bool = True,
                  cost: str = 'macs',
                  latency_table: Optional[str] = None,
-                 target_latency: Optional[float] = None):
+                 target_latency: Optional[float] = None,
+                 guard: str = 'reference'):
         super().__init__(by_epoch=check_flag(by_epoch, 'by_epoch'))
+        self.guard = check_choice(guard, 'guard', ('reference', 'removed'))
         # Every value checked finite and in range here (a NaN threshold
         # would call every channel dead at the first shrink).
         rho = check_number(rho, 'rho', 0)
@@ -403,7 +416,7 @@ class SuperNetSearchHook(TicketEventHook):
 
     def dead_channels(self, runner, final: bool = False):
         """``{unit: kept indices}`` for units that lose channels, and the
-        MACs of the dead channels at ``min_macs_shape``.
+        MACs at ``min_macs_shape`` that the guard counts (see ``guard``).
 
         Units with a frozen γ are skipped: their |γ| is whatever the
         pretrained weights hold, not a decision of the search.
@@ -413,6 +426,7 @@ class SuperNetSearchHook(TicketEventHook):
         ema_units = {u.name: u for u in find_searchable_units(emas[0].module)
                      } if emas else {}
         live, magnitude, channels = {}, {}, {}
+        ema_dead_macs = 0.0
         for u in units:
             if not u.norm.weight.requires_grad:
                 continue
@@ -423,6 +437,11 @@ class SuperNetSearchHook(TicketEventHook):
                     > self.threshold
                 mask = ema_live if final else (mask | ema_live)
                 source = ema_units[u.name] if final else u
+                ema_dead_macs += int((~ema_live).sum()) * \
+                    self.guard_macs_per_channel.get(u.name, 0)
+            else:
+                ema_dead_macs += int((~mask).sum()) * \
+                    self.guard_macs_per_channel.get(u.name, 0)
             magnitude[u.name] = source.norm.weight.detach().abs().cpu()
             live[u.name] = round_live_channels(
                 mask.cpu(), magnitude[u.name], self.channel_divisor)
@@ -438,6 +457,8 @@ class SuperNetSearchHook(TicketEventHook):
                 keep[name] = mask.nonzero().flatten()
                 dead_macs += num_dead * self.guard_macs_per_channel.get(
                     name, 0)
+        if self.guard == 'reference':
+            dead_macs = ema_dead_macs
         return keep, dead_macs
 
     def _steer_rho(self, runner, counts: Dict[str, int]) -> dict:
@@ -482,6 +503,17 @@ class SuperNetSearchHook(TicketEventHook):
         keep, dead_macs = broadcast_object(self.dead_channels(runner, final))
         model = unwrap(runner.model)
         guarded = not final and dead_macs < self.min_macs
+        if not keep and not guarded and self.guard == 'reference':
+            # The reference rebuilds every block once the guard passes,
+            # which resets the masks though no channel goes.
+            print_log(f'[SuperTickets] shrink at iter {runner.iter + 1} '
+                      f'removes no channel (guard count {dead_macs:.3g} '
+                      'MACs); blocks rebuilt as the reference does',
+                      logger='current')
+            if self.budget is not None:
+                self._steer_rho(runner, unit_widths(model))
+            runner.call_hook('after_shrink', plan=ShrinkPlan())
+            return
         if not keep or guarded:
             shape = 'x'.join(map(str, self.min_macs_shape
                                  or self.input_shape))
