@@ -4,7 +4,6 @@ import importlib.util
 import json
 import os
 import os.path as osp
-import sys
 
 import pytest
 import torch
@@ -28,10 +27,8 @@ from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 from mmsupertickets.structures.arch import apply_arch, check_arch_fits
 from tiny_configs import seg_cfg
 
-# The trade-off analysis is a tool (tools/analysis/tradeoff.py).
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                            'tools', 'analysis'))
-from tradeoff import collect_points, compare_tradeoff, find_metric  # noqa
+from mmsupertickets.analysis.tradeoff import (collect_points,
+                                              compare_tradeoff, find_metric)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOL = 0.005

@@ -6,7 +6,7 @@ validation metric in the runner's logs) or a results folder of
 ``tools/prune_oneshot.py`` (one point per ``<scorer>_<ratio>.json``, with
 and without retraining). Writes ``DIR/tradeoff.png`` (one line per method)
 and ``DIR/tradeoff.md`` (method, sparsity, MACs, params, metric). See
-``tools/analysis/tradeoff.py``.
+``mmsupertickets/analysis/tradeoff.py``.
 
 Examples::
 
@@ -16,16 +16,9 @@ Examples::
         work_dirs/sp_coco --out cmp --metric AP --macs global
 """
 import argparse
-import os.path as osp
-import sys
 
-# tradeoff.py lies next to this file: already on sys.path when this file
-# runs as a script, added when it is loaded by path (the tests).
-HERE = osp.dirname(osp.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.append(HERE)
-
-from tradeoff import DEFAULT_METRICS, compare_tradeoff  # noqa: E402
+from mmsupertickets.analysis.tradeoff import (DEFAULT_METRICS,
+                                              compare_tradeoff)
 
 
 def parse_args(argv=None):

@@ -1,4 +1,6 @@
-"""Accuracy against MACs: SuperTickets versus the S+P baselines.
+"""Accuracy against MACs of existing runs: SuperTickets work dirs and S+P
+result dirs read back (``tools/analysis/compare_tradeoff.py``; the sweep
+of :mod:`.sweep` keeps its own records).
 
 Two kinds of folders are read:
 
