@@ -27,6 +27,7 @@ def test_two_ranks_end_with_identical_tickets(cityscapes_root, tmp_path):
     assert abs(1 - kept / total - 0.5) < 0.005
 
 
+@pytest.mark.slow
 def test_two_ranks_draw_the_single_process_ticket(cityscapes_root,
                                                   tmp_path):
     """2 ranks x 2 images against 1 process x 4 images: the same global

@@ -128,7 +128,9 @@ def test_without_reactivation_masks_follow_the_shrink(cityscapes_root,
     assert probe.records and not probe.records[0]['rebuilt_dense']
 
 
-@pytest.mark.parametrize('scope', ['all', 'rebuilt', None])
+@pytest.mark.parametrize('scope', [
+    'all', pytest.param('rebuilt', marks=pytest.mark.slow),
+    pytest.param(None, marks=pytest.mark.slow)])
 def test_which_masks_are_dense_after_a_shrink(scope, cityscapes_root,
                                               tmp_path):
     """'all': every kernel-path conv of the surviving blocks; 'rebuilt':
@@ -183,6 +185,7 @@ def test_final_shrink_is_unconditional_and_guard_counts_at_224(
                                                    max(ratios))
 
 
+@pytest.mark.slow
 def test_channel_divisor_keeps_every_width_a_multiple(cityscapes_root,
                                                      tmp_path):
     hooks = [dict(h, channel_divisor=8) if h['type'] == 'SuperNetSearchHook'

@@ -78,6 +78,7 @@ def crafted(run, tmp_path, key, value=0, name='crafted.pth'):
     return path
 
 
+@pytest.mark.slow
 def test_code_in_an_arch_key_is_refused_by_export_and_test(run, tmp_path):
     marker = tmp_path / 'MARKER'
     key = f"backbone.x'+str({payload(marker)})+'"
@@ -112,6 +113,7 @@ def test_unknown_unit_and_bad_values_are_named(run, tmp_path):
     assert rc != 0 and unit in log and '3.5' in log
 
 
+@pytest.mark.slow
 def test_code_in_a_checkpoint_file_name_stays_text(run, tmp_path):
     # A file name cannot hold '/': the payload touches a relative path,
     # and the tools run in tmp_path.
@@ -155,6 +157,7 @@ def test_arch_json_is_validated_with_file_and_unit_named(run, tmp_path):
     assert rc != 0 and str(bad) in log
 
 
+@pytest.mark.slow
 def test_a_narrower_checkpoint_is_refused_without_the_hooks(run, tmp_path):
     """The training config without the SuperTickets hooks builds the
     supernet: a shrunk checkpoint must not half-load into it."""

@@ -72,6 +72,7 @@ def _refused_or_exact(init, *args):
             init(*args)
 
 
+@pytest.mark.slow
 def test_mmseg_init_model_and_inference_model(tmp_path):
     from mmseg.apis import inference_model, init_model
     t = _ticket('seg', tmp_path)
@@ -96,6 +97,7 @@ def test_mmseg_init_model_and_inference_model(tmp_path):
     assert result['max_rel_diff'] < 1e-4
 
 
+@pytest.mark.slow
 def test_mmpose_init_model_and_inference_topdown(tmp_path):
     from mmpose.apis import inference_topdown, init_model
     t = _ticket('pose', tmp_path)

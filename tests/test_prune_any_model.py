@@ -38,7 +38,8 @@ def stock_seg_model(base, tmp_path, size=(32, 64)):
     return model
 
 
-@pytest.mark.parametrize('base', [FCN_HR18, FCN_R50])
+@pytest.mark.parametrize(
+    'base', [FCN_HR18, pytest.param(FCN_R50, marks=pytest.mark.slow)])
 def test_prune_a_stock_seg_model(base, cityscapes_root, tmp_path):
     hooks = [
         dict(type='ProgressivePruningHook', target_sparsity=0.5,

@@ -13,6 +13,7 @@ import pytest
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 from mmsupertickets.utils.resume import (NoResumableCheckpointError,
                                          find_resumable_checkpoint)
+from damage import flip_tensor_byte
 from tiny_configs import seg_cfg
 from train_runs import start_training, train
 
@@ -117,9 +118,8 @@ def test_all_damaged_refuses_and_changes_nothing(runs, cityscapes_root,
     }, last='iter_6.pth')  # deleted by the checkpoint hook
     data = (wd / 'iter_2.pth').read_bytes()
     (wd / 'iter_2.pth').write_bytes(data[:len(data) // 3])  # truncated
-    data = bytearray((wd / 'iter_4.pth').read_bytes())
-    data[len(data) // 2] ^= 0xFF  # one flipped byte: a CRC fails
-    (wd / 'iter_4.pth').write_bytes(bytes(data))
+    # One flipped byte inside a tensor's data: a CRC fails.
+    flip_tensor_byte(wd / 'iter_4.pth', wd / 'iter_4.pth')
     (wd / 'epoch_3.pth').write_bytes(b'')
     before = _digests(wd)
 

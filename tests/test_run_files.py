@@ -73,6 +73,7 @@ def test_an_event_reported_twice_is_written_once(tmp_path):
     assert runner.message_hub.get_info('supertickets/event_lines') == 2
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_run_logs_each_event_once(cityscapes_root,
                                                      tmp_path):
     cfg = ticket_run_cfg(cityscapes_root, max_iters=8,

@@ -3,16 +3,15 @@ loader, mmengine's load_from / --resume PATH / tools/test.py path, the
 export tool and tools/train.py --resume PATH (#21.3)."""
 import os
 import os.path as osp
-import struct
 import subprocess
 import sys
-import zipfile
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader
+from damage import flip_tensor_byte
 from tiny_configs import seg_cfg
 
 import mmsupertickets  # noqa: F401
@@ -23,22 +22,6 @@ from mmsupertickets.utils.checkpoint_io import (
 )
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def flip_tensor_byte(src, dst):
-    """Copy ``src`` to ``dst`` with one byte of its largest tensor's data
-    flipped: the zip structure stays intact, only a CRC fails."""
-    with zipfile.ZipFile(src) as archive:
-        info = max((i for i in archive.infolist() if '/data/' in i.filename),
-                   key=lambda i: i.file_size)
-    data = bytearray(open(src, 'rb').read())
-    # Local header: 30 bytes, then the name and the extra field.
-    name_len, extra_len = struct.unpack(
-        '<HH', data[info.header_offset + 26:info.header_offset + 30])
-    start = info.header_offset + 30 + name_len + extra_len
-    data[start + info.file_size // 2] ^= 0x40
-    with open(dst, 'wb') as f:
-        f.write(bytes(data))
 
 
 @pytest.fixture
