@@ -2,11 +2,14 @@
 import json
 import math
 import os.path as osp
+import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
 
 from mmsupertickets.engine.ticket_meta import (META_KEY, read_arch,
                                                read_masks, read_section,
@@ -216,7 +219,8 @@ def export_ticket(config: Union[str, Config, dict],
     else:
         # Stored at another size or not at all: the training config builds
         # the supernet, count it at this shape.
-        measured = complexity(model, shape)
+        with _progress(f'counting the supernet at {shape[0]}x{shape[1]}'):
+            measured = complexity(model, shape)
         supernet = dict(params=measured['params'], macs=measured['macs'],
                         input_shape=shape,
                         source='measured on the model the training config '
@@ -237,7 +241,8 @@ def export_ticket(config: Union[str, Config, dict],
     ticket_state = plain_state_dict(model)
     densities = {n: float(m.sum()) / max(m.numel(), 1)
                  for n, m in mask_state.items()}
-    cost = complexity(model, shape, densities)
+    with _progress(f'counting the ticket at {shape[0]}x{shape[1]}'):
+        cost = complexity(model, shape, densities)
     kept = sum(int(m.sum()) for m in mask_state.values())
     total = sum(m.numel() for m in mask_state.values())
     exported_cfg = ticket_config(cfg, owners, '{{ fileDirname }}/ticket.pth')
@@ -262,17 +267,19 @@ def export_ticket(config: Union[str, Config, dict],
                                 ckpt_path, origin))
 
         # The exported config alone must rebuild the same model.
-        rebuilt_cfg = Config.fromfile(config_file)
-        rebuilt = build_model(rebuilt_cfg)
-        rebuilt.load_state_dict(
-            load_checkpoint_file(rebuilt_cfg.load_from)['state_dict'],
-            strict=True)
-        rebuilt.eval()
-        x = torch.randn(1, 3, *shape,
-                        generator=torch.Generator().manual_seed(0))
-        with torch.no_grad():
-            ref = as_tuple(ModelForward(model)(x))
-            got = as_tuple(ModelForward(rebuilt)(x))
+        with _progress('rebuilding the ticket from the exported config and '
+                       'comparing outputs'):
+            rebuilt_cfg = Config.fromfile(config_file)
+            rebuilt = build_model(rebuilt_cfg)
+            rebuilt.load_state_dict(
+                load_checkpoint_file(rebuilt_cfg.load_from)['state_dict'],
+                strict=True)
+            rebuilt.eval()
+            x = torch.randn(1, 3, *shape,
+                            generator=torch.Generator().manual_seed(0))
+            with torch.no_grad():
+                ref = as_tuple(ModelForward(model)(x))
+                got = as_tuple(ModelForward(rebuilt)(x))
         rebuild_diff = _max_abs_diff(ref, got)
         # Written so that NaN fails: NaN <= tol is False.
         if not rebuild_diff <= _relative_tolerance(ref):
@@ -282,8 +289,10 @@ def export_ticket(config: Union[str, Config, dict],
 
         onnx_result = None
         if onnx:
-            onnx_result = export_onnx(rebuilt, shape,
-                                      osp.join(tmp_dir, 'ticket.onnx'))
+            with _progress('exporting ticket.onnx and checking it in '
+                           'onnxruntime'):
+                onnx_result = export_onnx(rebuilt, shape,
+                                          osp.join(tmp_dir, 'ticket.onnx'))
             onnx_diff = onnx_result.get('max_abs_diff')
             if onnx_diff is not None and not math.isfinite(onnx_diff):
                 raise RuntimeError(
@@ -331,6 +340,19 @@ def export_ticket(config: Union[str, Config, dict],
     return summary
 
 
+@contextmanager
+def _progress(step: str):
+    """Say that a step that takes tens of seconds at paper-scale sizes (a
+    profiler pass, a full forward, the ONNX export) starts, and how long it
+    took when that was over 5 s."""
+    print_log(f'export: {step} ...', logger='current')
+    start = time.perf_counter()
+    yield
+    took = time.perf_counter() - start
+    if took > 5:
+        print_log(f'export: {step}: {took:.0f} s', logger='current')
+
+
 def search_summary(search: dict, model, shape, macs: float) -> dict:
     """The search's settings that shaped the subnet: the channel divisor
     and, with a MACs budget, the budget and the MACs reached, both at the
@@ -341,7 +363,9 @@ def search_summary(search: dict, model, shape, macs: float) -> dict:
     if budget is not None:
         search_shape = [int(s) for s in search['input_shape']]
         if search_shape != list(shape):
-            macs = complexity(model, search_shape)['macs']
+            with _progress('counting the subnet at the search\'s '
+                           f'{search_shape[0]}x{search_shape[1]}'):
+                macs = complexity(model, search_shape)['macs']
         out.update(budget_macs=budget, reached_macs=macs,
                    gap=macs / budget - 1, input_shape=search_shape)
     return out
