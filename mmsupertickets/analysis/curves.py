@@ -198,18 +198,18 @@ def verdict(task: str, comparison: Optional[dict], metric: str) -> str:
             continue
         d = row['delta']
         beyond = [abs(p['mean']) > p['std'] and p['n'] > 1 for p in d]
-        wins = sum(p['mean'] > 0 for p in d)
-        what = (f'{label} ({"+" if wins * 2 > len(d) else ""}'
-                f'{statistics.mean(p["mean"] for p in d):.2f} {metric} on '
-                f'average, gap beyond the seed spread at '
-                f'{sum(beyond)}/{len(d)} points)')
+        spread = (f'gap beyond the seed spread at {sum(beyond)}/{len(d)} '
+                  'points' if d[0]['n'] > 1 else 'one seed: no spread yet')
+        what = (f'{label} (Δ {statistics.mean(p["mean"] for p in d):+.2f} '
+                f'{metric} on average, {spread})')
+        wins = sum(p['mean'] > 0 for p in d)  # points where it leads
         if wins == len(d):
             ahead.append(what)
         elif wins == 0:
             behind.append(what)
         else:
-            tied.append(what.replace(' (', f' (crosses: ahead at {wins}/'
-                                     f'{len(d)}, ', 1))
+            tied.append(what.replace(' (', f' (ahead at {wins}/{len(d)} '
+                                     'points, ', 1))
     best = max(comparison['rows'].items(), key=lambda kv: kv[1]['area'][
         'mean'])
     lo, hi = comparison['range']
@@ -219,7 +219,7 @@ def verdict(task: str, comparison: Optional[dict], metric: str) -> str:
     if behind:
         parts.append('SuperTickets is ahead of ' + '; '.join(behind))
     if ahead:
-        parts.append('SuperTickets is behind ' + '; '.join(ahead))
+        parts.append('SuperTickets is BEHIND ' + '; '.join(ahead))
     if tied:
-        parts.append('the curves cross for ' + '; '.join(tied))
+        parts.append('The curves cross for ' + '; '.join(tied))
     return '. '.join(parts) + '.'

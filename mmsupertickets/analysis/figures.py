@@ -53,6 +53,7 @@ def plot_claims(records: Sequence[dict], metrics: Sequence[str],
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
     fig, axes = plt.subplots(1, max(len(metrics), 1),
                              figsize=(5.2 * max(len(metrics), 1), 4.4),
                              squeeze=False)
@@ -79,6 +80,9 @@ def plot_claims(records: Sequence[dict], metrics: Sequence[str],
                             [y + s for y, s in zip(ys, sd)], color=colour,
                             alpha=0.12, linewidth=0)
         ax.set_xscale('log')
+        # Plain numbers on the major ticks, none on the crowded minor ones.
+        ax.xaxis.set_major_formatter(FormatStrFormatter('%g'))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(f'{_AXIS[macs]} [M]')
         ax.set_ylabel(metric)
         ax.grid(True, which='both', alpha=0.3)

@@ -71,9 +71,9 @@ def test_matched_table_dominating_and_crossing_curves():
     assert snip['area']['mean'] == pytest.approx(st(1e7))
     assert mag['area']['mean'] == pytest.approx(st(1e7) - 3)
     line = verdict('seg', comp, 'mIoU')
-    assert 'SuperTickets is ahead of S+P magnitude (-3.00 mIoU' in line
+    assert 'SuperTickets is ahead of S+P magnitude (Δ -3.00 mIoU' in line
     assert 'beyond the seed spread at 5/5 points' in line
-    assert 'cross for S+P SNIP (crosses: ahead at 2/5' in line
+    assert 'cross for S+P SNIP (ahead at 2/5 points' in line
 
 
 def test_curve_area_of_a_line():
