@@ -1,4 +1,5 @@
 """Gloo processes on CPU through torchrun and tools/train.py."""
+import pytest
 import torch
 
 from tiny_configs import ticket_run_cfg

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from mmengine.logging import MessageHub
 
 from mmsupertickets.engine.event_log import report_event
