@@ -29,7 +29,6 @@ error and the sweep goes on.
 import copy
 import glob
 import json
-import math
 import os
 import os.path as osp
 import time
@@ -37,10 +36,9 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from mmengine.config import Config
-from mmengine.hooks import Hook
 
 __all__ = [
     'SCORERS', 'run_key', 'RunStore', 'derive_arms', 'plan_tasks',
@@ -265,34 +263,6 @@ def plan_tasks(ratios: Sequence[float], seeds: Sequence[int],
 
 
 # -- what a worker runs -----------------------------------------------------
-class _Recorder(Hook):
-    """Keeps the metrics of the run's last evaluation."""
-
-    priority = 'VERY_LOW'
-
-    def __init__(self):
-        self.metrics = None
-        self.at_iter = None
-
-    def after_val_epoch(self, runner, metrics=None) -> None:
-        self.metrics, self.at_iter = metrics, runner.iter
-
-    def after_test_epoch(self, runner, metrics=None) -> None:
-        self.metrics, self.at_iter = metrics, runner.iter
-
-
-def _scalars(metrics: Optional[dict]) -> Optional[Dict[str, float]]:
-    if metrics is None:
-        return None
-    out = {}
-    for k, v in metrics.items():
-        try:
-            out[k] = float(v)
-        except (TypeError, ValueError):
-            pass
-    return out
-
-
 def _build_runner(cfg: Config, name: str):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
@@ -338,7 +308,8 @@ def _ticket_cost(runner) -> dict:
 
 
 def _train(cfg: Config, name: str) -> dict:
-    recorder = _Recorder()
+    from mmsupertickets.apis.oneshot import MetricsRecorder, scalar_metrics
+    recorder = MetricsRecorder()
     runner = _build_runner(cfg, name)
     runner.register_hook(recorder)
     try:
@@ -347,7 +318,7 @@ def _train(cfg: Config, name: str) -> dict:
             runner.val()
         with open(osp.join(cfg.work_dir, 'last_checkpoint')) as f:
             checkpoint = f.read().strip()
-        return dict(metrics=_scalars(recorder.metrics),
+        return dict(metrics=scalar_metrics(recorder.metrics),
                     checkpoint=checkpoint, end_iter=runner.iter,
                     **_ticket_cost(runner))
     finally:

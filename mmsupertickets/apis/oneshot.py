@@ -86,7 +86,7 @@ def _type_name(hook_cfg) -> str:
     return t if isinstance(t, str) else getattr(t, '__name__', str(t))
 
 
-def _to_float_dict(metrics: Optional[dict]) -> Optional[Dict[str, float]]:
+def scalar_metrics(metrics: Optional[dict]) -> Optional[Dict[str, float]]:
     if metrics is None:
         return None
     out = {}
@@ -98,7 +98,7 @@ def _to_float_dict(metrics: Optional[dict]) -> Optional[Dict[str, float]]:
     return out
 
 
-class _MetricsRecorder(Hook):
+class MetricsRecorder(Hook):
     """Keeps the metrics of the last validation/test and when it ran."""
 
     priority = 'VERY_LOW'
@@ -331,7 +331,7 @@ def prune_oneshot(config,
                               snip_batches=snip_batches, snip_bn=snip_bn,
                               iterative=iterative)
     runner.register_hook(hook)
-    metrics_oneshot = _to_float_dict(_evaluate(runner, mode))
+    metrics_oneshot = scalar_metrics(_evaluate(runner, mode))
     source_meta = copy.deepcopy(ticket_meta(hook.loaded) or {})
     search = check_ticket_section(
         'search', source_meta.get('search'), f'meta.{META_KEY}.search',
@@ -409,7 +409,7 @@ def prune_oneshot(config,
         retrain_dir = osp.join(run_dir, 'retrain')
         runner = _build_runner(rcfg, retrain_dir, ticket_path,
                                f'{name}_retrain')
-        recorder = _MetricsRecorder()
+        recorder = MetricsRecorder()
         runner.register_hook(recorder)
         runner.register_hook(_KeepTicketMeta(new_meta))
         runner.train()
@@ -421,7 +421,7 @@ def prune_oneshot(config,
         after = pp.masks.state_dict()
         fixed = after.keys() == masks.keys() and all(
             torch.equal(after[k], masks[k]) for k in masks)
-        result['metrics']['retrained'] = _to_float_dict(recorder.metrics)
+        result['metrics']['retrained'] = scalar_metrics(recorder.metrics)
         result['sparsity_after_retrain'] = pp.sparsity(runner)
         result['masks_fixed'] = bool(fixed)
         result['retrain'] = dict(train_cfg=dict(train_cfg),
