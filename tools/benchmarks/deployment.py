@@ -61,7 +61,8 @@ import os.path as osp
 import tempfile
 
 import torch
-from _common import (
+
+from mmsupertickets.testing.benchmarks import (
     TIME_HEADERS,
     add_common_args,
     build_seg_model,

@@ -35,8 +35,8 @@ Example::
 import argparse
 import os.path as osp
 import queue
-import tempfile
 import statistics
+import tempfile
 import threading
 import traceback
 
@@ -44,9 +44,18 @@ import torch
 import torch.nn as nn
 from mmengine.hooks import Hook
 
-from _common import (DATA_PREPROCESSOR, TIME_HEADERS, Clock, Samples,
-                     add_common_args, build_seg_model, print_header,
-                     print_table, seg_model_cfg, setup)
+from mmsupertickets.testing.benchmarks import (
+    DATA_PREPROCESSOR,
+    TIME_HEADERS,
+    Clock,
+    Samples,
+    add_common_args,
+    build_seg_model,
+    print_header,
+    print_table,
+    seg_model_cfg,
+    setup,
+)
 
 NEVER = 10**6  # an interval no timed run reaches
 SPARSITY = 0.9

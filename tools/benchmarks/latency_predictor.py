@@ -21,7 +21,8 @@ import random
 import statistics
 
 import torch
-from _common import (
+
+from mmsupertickets.testing.benchmarks import (
     build_seg_model,
     print_header,
     print_table,

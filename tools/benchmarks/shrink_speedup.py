@@ -27,9 +27,18 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from _common import (TIME_HEADERS, add_common_args, build_seg_model,
-                     fmt_count, interleaved, print_header, print_table,
-                     randomise_gammas, setup, shrink_to_macs)
+from mmsupertickets.testing.benchmarks import (
+    TIME_HEADERS,
+    add_common_args,
+    build_seg_model,
+    fmt_count,
+    interleaved,
+    print_header,
+    print_table,
+    randomise_gammas,
+    setup,
+    shrink_to_macs,
+)
 
 
 def parse_args(argv=None):

@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts of this folder.
+"""Helpers shared by the benchmark scripts of ``tools/benchmarks``.
 
 Timings that are compared are always taken in one run, interleaved round by
 round (the order alternates between rounds), and summarised by medians, so
@@ -63,8 +63,9 @@ def setup(threads: int) -> None:
     # The hooks log every event through the current MMLogger; keep the
     # benchmark's own table readable.
     MMLogger.get_instance('supertickets_benchmark', log_level='WARNING')
-    import mmsupertickets  # noqa: F401  (registers the modules)
     from mmseg.utils import register_all_modules
+
+    import mmsupertickets  # noqa: F401  (registers the modules)
     register_all_modules(init_default_scope=True)
 
 
