@@ -123,7 +123,8 @@ def read_supertickets_dir(work_dir: str,
     """The point of one SuperTickets training run (None without data).
 
     Example:
-        >>> read_supertickets_dir('work_dirs/st_cityscapes', 'mIoU')
+        >>> read_supertickets_dir(  # doctest: +SKIP
+        ...     'work_dirs/st_cityscapes', 'mIoU')
         {'method': 'SuperTickets', 'sparsity': 0.9, 'macs': ..., ...}
     """
     scalars = _scalar_records(work_dir)
@@ -162,7 +163,7 @@ def read_sp_dir(result_dir: str, metric: str) -> List[dict]:
     """Points of the ``tools/prune_oneshot.py`` results in ``result_dir``.
 
     Example:
-        >>> read_sp_dir('work_dirs/sp', 'mIoU')
+        >>> read_sp_dir('work_dirs/sp', 'mIoU')  # doctest: +SKIP
         [{'method': 'S+P magnitude', 'sparsity': 0.5, ...}, ...]
     """
     points = []
@@ -346,8 +347,9 @@ def compare_tradeoff(work_dirs: Sequence[str], out_dir: str,
     """Write ``tradeoff.png`` and ``tradeoff.md`` for the given folders.
 
     Example:
-        >>> compare_tradeoff(['work_dirs/st_90', 'work_dirs/st_95',
-        ...                   'work_dirs/sp'], 'work_dirs/compare')
+        >>> compare_tradeoff(  # doctest: +SKIP
+        ...     ['work_dirs/st_90', 'work_dirs/st_95', 'work_dirs/sp'],
+        ...     'work_dirs/compare')
         {'png': 'work_dirs/compare/tradeoff.png', ...}
     """
     points, metric = collect_points(work_dirs, metric)
