@@ -162,8 +162,7 @@ def _backbone_fix(backbone: nn.Module, consumer: nn.Module,
     (None for other backbones or when not derivable)."""
     if type(backbone).__name__ != 'SuperTicketHRNet':
         return None
-    from mmsupertickets.models.backbones.supertickets_hrnet import \
-        HRNET_WIDTHS
+    from mmsupertickets.models.backbones.supertickets_hrnet import HRNET_WIDTHS
     configured = getattr(consumer, 'in_channels', None)
     index = getattr(consumer, 'in_index', None)
     transform = getattr(consumer, 'input_transform', None)
@@ -266,7 +265,6 @@ def check_input_widths(model: nn.Module,
             f'{layer or "(first)"} expects {expected} input channels but '
             f'gets {given} ({feeding}the backbone '
             f'{type(backbone).__name__} returns {seen.get("backbone")}).')
-        configured = getattr(consumer, 'in_channels', None)
         fix = _backbone_fix(backbone, consumer, expected)
         if fix and key in (consumers[0][0], 'model.decode_head[1]'):
             message += f' Or keep the head and set {fix}.'

@@ -76,8 +76,7 @@ class ShrinkProbeHook(Hook):
         if pruning is not None:
             dense_after = all(n not in pruning.masks.masks for n in rebuilt)
             still_masked = sorted(pruning.masks.masks)
-        from mmsupertickets.structures.searchable import \
-            find_searchable_units
+        from mmsupertickets.structures.searchable import find_searchable_units
         unit_prefixes = [u.name + '.' for u in find_searchable_units(model)]
         from mmsupertickets.engine.runner_surgery import built_optimizers
         optim_params = {id(p) for o in built_optimizers(runner)
@@ -140,7 +139,7 @@ class DumpTicketHook(Hook):
 @HOOKS.register_module()
 class CrashHook(Hook):
     """Kills its own process with SIGKILL, as an out-of-memory killer or a
-    pre-empted node would, at the point the environment variable
+    preempted node would, at the point the environment variable
     ``SUPERTICKETS_TEST_CRASH`` names: ``iter:N`` after iteration N (and its
     checkpoint), ``save:N`` halfway through writing the checkpoint of
     iteration N. Unset: does nothing, so a resumed run with the same config

@@ -8,12 +8,14 @@ import sys
 import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
+from tiny_configs import seg_cfg
 
 import mmsupertickets  # noqa: F401
+from mmsupertickets.utils.checkpoint_io import (
+    CorruptCheckpointError,
+    safe_checkpoint_loading,
+)
 from mmsupertickets.utils.preflight import check_datasets
-from mmsupertickets.utils.checkpoint_io import (CorruptCheckpointError,
-                                                 safe_checkpoint_loading)
-from tiny_configs import seg_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

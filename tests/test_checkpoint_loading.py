@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from mmsupertickets.utils.checkpoint_io import (CheckpointLoadError,
-                                                UnsafeCheckpointError,
-                                                load_checkpoint_file,
-                                                safe_checkpoint_loading)
+from mmsupertickets.utils.checkpoint_io import (
+    CheckpointLoadError,
+    UnsafeCheckpointError,
+    load_checkpoint_file,
+    safe_checkpoint_loading,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -139,7 +141,6 @@ def test_run_with_every_hook_leaves_mmengine_as_it_was(
     from mmengine import Config
     from mmengine.runner import Runner
     from mmengine.runner.checkpoint import CheckpointLoader
-
     from tiny_configs import seg_cfg
     before = dict(CheckpointLoader._schemes)
     http_before = mm_checkpoint.load_from_http
@@ -169,7 +170,6 @@ def test_run_with_every_hook_leaves_mmengine_as_it_was(
 def test_bad_safe_loading_key_is_named(cityscapes_root, tmp_path):
     from mmengine import Config
     from mmengine.runner import Runner
-
     from tiny_configs import seg_cfg
     cfg = seg_cfg(cityscapes_root, str(tmp_path), max_iters=1, hooks=[
         dict(type='ProgressivePruningHook', target_sparsity=0.5,

@@ -16,11 +16,11 @@ import re
 
 import pytest
 import torch
+from demo_runs import demo_runner
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 import mmsupertickets  # noqa: F401
-from demo_runs import demo_runner
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO, 'configs')

@@ -1,7 +1,6 @@
 """Gloo processes on CPU through torchrun and tools/train.py."""
 import pytest
 import torch
-
 from tiny_configs import ticket_run_cfg
 from train_runs import start_training, train
 

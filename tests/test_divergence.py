@@ -14,12 +14,14 @@ import re
 import pytest
 import torch
 import torch.nn as nn
-
-from mmsupertickets.engine.finite_checks import (DivergenceError,
-                                                 check_finite_losses,
-                                                 check_finite_modules)
 from tiny_configs import seg_cfg
 from train_runs import train
+
+from mmsupertickets.engine.finite_checks import (
+    DivergenceError,
+    check_finite_losses,
+    check_finite_modules,
+)
 
 
 def _digests(work_dir):

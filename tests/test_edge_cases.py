@@ -6,15 +6,17 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+from tiny_configs import cls_cfg, seg_cfg
+from train_runs import train
 
 import mmsupertickets  # noqa: F401
-from mmsupertickets.engine.hooks import (ProgressivePruningHook,
-                                         SuperNetSearchHook)
+from mmsupertickets.engine.hooks import (
+    ProgressivePruningHook,
+    SuperNetSearchHook,
+)
 from mmsupertickets.pruning.prunable import prunable_weights
 from mmsupertickets.pruning.scorers import gradient_scores
 from mmsupertickets.structures.searchable import find_searchable_units
-from tiny_configs import cls_cfg, seg_cfg
-from train_runs import train
 
 
 def _hooks(by_epoch, shrink=4, prune=3, **search):

@@ -1,11 +1,13 @@
 """The event clock: where interval-driven events fall."""
 import pytest
 
-from mmsupertickets.engine.event_clock import (EventClock,
-                                               check_epoch_interval,
-                                               check_epoch_not_empty,
-                                               check_interval,
-                                               iters_per_epoch)
+from mmsupertickets.engine.event_clock import (
+    EventClock,
+    check_epoch_interval,
+    check_epoch_not_empty,
+    check_interval,
+    iters_per_epoch,
+)
 
 
 def events(clock, interval, max_iters):

@@ -13,23 +13,26 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+from tiny_configs import seg_cfg
 
 import mmsupertickets  # noqa: F401
+from mmsupertickets.apis.export import (
+    export_ticket,
+    format_summary,
+    load_sparse_state_dict,
+    select_weights,
+)
 from mmsupertickets.engine.hooks import (
     IterativeReactivationHook,
     ProgressivePruningHook,
     SuperNetSearchHook,
 )
-from mmsupertickets.apis.export import (export_ticket, format_summary,
-                                        load_sparse_state_dict,
-                                        select_weights)
 from mmsupertickets.engine.ticket_meta import TICKET_HOOK_TYPES
+from mmsupertickets.structures.arch import prefixed_arch
 from mmsupertickets.utils.checkpoint_io import (
     CorruptCheckpointError,
     load_checkpoint_file,
 )
-from mmsupertickets.structures.arch import prefixed_arch
-from tiny_configs import seg_cfg
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TARGET = 0.5

@@ -12,12 +12,14 @@ import zipfile
 
 import pytest
 import torch
-
-from mmsupertickets.utils.resume import (NoResumableCheckpointError,
-                                         find_resumable_checkpoint)
-from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 from tiny_configs import ticket_run_cfg
 from train_runs import start_training, train
+
+from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
+from mmsupertickets.utils.resume import (
+    NoResumableCheckpointError,
+    find_resumable_checkpoint,
+)
 
 
 def _digest(path):

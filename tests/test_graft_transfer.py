@@ -6,14 +6,16 @@ import re
 
 import pytest
 import torch
+from test_transfer import DRAW, _frozen, run, transfer_hooks
+from tiny_configs import seg_cfg
 
-from mmsupertickets.engine.hooks import (ProgressivePruningHook,
-                                         TicketTransferHook)
+from mmsupertickets.engine.hooks import (
+    ProgressivePruningHook,
+    TicketTransferHook,
+)
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
 from mmsupertickets.structures.searchable import find_searchable_units
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
-from test_transfer import DRAW, _frozen, run, transfer_hooks
-from tiny_configs import seg_cfg
 
 REINIT = [re.compile(p) for p in DEFAULT_EXCLUDE]
 

@@ -6,21 +6,21 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+from tiny_configs import TINY_BACKBONE, cls_cfg, seg_cfg
 
 import mmsupertickets  # noqa: F401
 from mmsupertickets.engine.hooks import (
     ProgressivePruningHook,
     SuperNetSearchHook,
 )
-from mmsupertickets.structures.masks import WeightMasks
 from mmsupertickets.models import SuperTicketHRNet
+from mmsupertickets.structures.masks import WeightMasks
 from mmsupertickets.structures.searchable import find_searchable_units
 from mmsupertickets.structures.shrink_plan import (
     apply_plan,
     follow_plan_in_optimizer,
     plan_channel_removal,
 )
-from tiny_configs import TINY_BACKBONE, cls_cfg, seg_cfg
 
 TARGET = 0.5
 

@@ -16,11 +16,11 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+from tiny_configs import seg_cfg
 
 import mmsupertickets  # noqa: F401
 from mmsupertickets.apis.export import export_ticket
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
-from tiny_configs import seg_cfg
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -13,6 +13,7 @@ import os.path as osp
 
 import pytest
 import torch
+from demo_runs import demo_runner
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -20,7 +21,6 @@ import mmsupertickets  # noqa: F401
 from mmsupertickets.apis.export import export_onnx, export_ticket
 from mmsupertickets.structures.state_checks import TicketStateError
 from mmsupertickets.utils.checkpoint_io import safe_checkpoint_loading
-from demo_runs import demo_runner
 
 DEMOS = {
     'seg': 'configs/supertickets/demo/'

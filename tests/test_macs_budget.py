@@ -4,13 +4,18 @@ import os.path as osp
 
 import pytest
 import torch
-
 from demo_runs import demo_runner
-from mmsupertickets.apis.export.ticket_export import (export_ticket,
-                                                      format_summary)
-from mmsupertickets.structures.macs_budget import (estimate_macs,
-                                                   fit_to_budget, next_rho,
-                                                   resolve_budget)
+
+from mmsupertickets.apis.export.ticket_export import (
+    export_ticket,
+    format_summary,
+)
+from mmsupertickets.structures.macs_budget import (
+    estimate_macs,
+    fit_to_budget,
+    next_rho,
+    resolve_budget,
+)
 
 BUDGET_DEMO = 'configs/supertickets/demo/' \
     'supertickets-macs50_hrnas_1xb4-demo_cityscapes-128x256.py'

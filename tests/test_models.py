@@ -17,14 +17,18 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmsupertickets  # noqa: F401  (registers the modules)
 from mmsupertickets.flops import complexity, count_params
-from mmsupertickets.models import (HRNASClsNeck, HRNASFusionNeck,
-                                   HRNASSegHead, SuperTicketHRNet)
+from mmsupertickets.models import (
+    HRNASClsNeck,
+    HRNASFusionNeck,
+    HRNASSegHead,
+    SuperTicketHRNet,
+)
+from mmsupertickets.structures.arch import export_arch, prefixed_arch
 from mmsupertickets.structures.searchable import find_searchable_units
 from mmsupertickets.structures.shrink_plan import (
     apply_plan,
     plan_channel_removal,
 )
-from mmsupertickets.structures.arch import export_arch, prefixed_arch
 
 SEG_BASE = 'mmseg::hrnet/fcn_hr18_4xb2-80k_cityscapes-512x1024.py'
 # mmpose 1.3 ships no HRNet-W18 COCO top-down config; W32 is the closest

@@ -10,12 +10,14 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner
+from tiny_configs import seg_cfg
 
 import mmsupertickets  # noqa: F401
-from mmsupertickets.pruning.prunable import prunable_weights
-from mmsupertickets.structures.masks import WeightMasks
-from mmsupertickets.structures.state_checks import (TicketStateError,
-                                                    unmark_masked_state)
+from mmsupertickets.analysis.tradeoff import (
+    collect_points,
+    compare_tradeoff,
+    find_metric,
+)
 from mmsupertickets.apis.oneshot import (
     OneShotPruningHook,
     check_ratios,
@@ -23,12 +25,14 @@ from mmsupertickets.apis.oneshot import (
     prune_oneshot,
     retrain_loop,
 )
-from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
+from mmsupertickets.pruning.prunable import prunable_weights
 from mmsupertickets.structures.arch import apply_arch, check_arch_fits
-from tiny_configs import seg_cfg
-
-from mmsupertickets.analysis.tradeoff import (collect_points,
-                                              compare_tradeoff, find_metric)
+from mmsupertickets.structures.masks import WeightMasks
+from mmsupertickets.structures.state_checks import (
+    TicketStateError,
+    unmark_masked_state,
+)
+from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOL = 0.005

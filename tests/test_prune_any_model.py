@@ -14,10 +14,10 @@ import sys
 import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
+from tiny_configs import cls_cfg, seg_cfg
 
 import mmsupertickets  # noqa: F401
 from mmsupertickets.apis.export import export_ticket
-from tiny_configs import cls_cfg, seg_cfg
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FCN_HR18 = 'mmseg::hrnet/fcn_hr18_4xb2-80k_cityscapes-512x1024.py'

@@ -1,11 +1,15 @@
-"""The pure pruning pieces: schedules, selection with ties, the prunable set."""
+"""The pure pruning pieces: schedules, selection with ties, the prunable
+set."""
 import pytest
 import torch
 import torch.nn as nn
 
 from mmsupertickets.pruning.prunable import prunable_weights
-from mmsupertickets.pruning.schedules import (CubicSchedule, StepSchedule,
-                                              build_schedule)
+from mmsupertickets.pruning.schedules import (
+    CubicSchedule,
+    StepSchedule,
+    build_schedule,
+)
 from mmsupertickets.pruning.selection import select_global, select_per_layer
 
 

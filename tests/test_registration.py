@@ -10,8 +10,12 @@ from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import init_default_scope
 
 import mmsupertickets  # noqa: F401  (registers the modules)
-from mmsupertickets.models import (HRNASClsNeck, HRNASFusionNeck,
-                                   HRNASSegHead, SuperTicketHRNet)
+from mmsupertickets.models import (
+    HRNASClsNeck,
+    HRNASFusionNeck,
+    HRNASSegHead,
+    SuperTicketHRNet,
+)
 
 SCOPES = ('mmseg', 'mmpose', 'mmpretrain')
 

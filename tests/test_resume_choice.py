@@ -9,13 +9,15 @@ import os
 import shutil
 
 import pytest
-
-from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
-from mmsupertickets.utils.resume import (NoResumableCheckpointError,
-                                         find_resumable_checkpoint)
 from damage import flip_tensor_byte
 from tiny_configs import seg_cfg
 from train_runs import start_training, train
+
+from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
+from mmsupertickets.utils.resume import (
+    NoResumableCheckpointError,
+    find_resumable_checkpoint,
+)
 
 
 def _cfg(root, seed=0):

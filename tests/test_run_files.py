@@ -8,12 +8,14 @@ import sys
 
 import pytest
 from mmengine.logging import MessageHub
-
-from mmsupertickets.engine.event_log import report_event
-from mmsupertickets.utils.atomic_write import (remove_stale_temp_files,
-                                               save_checkpoint_atomically)
 from tiny_configs import ticket_run_cfg
 from train_runs import start_training, train
+
+from mmsupertickets.engine.event_log import report_event
+from mmsupertickets.utils.atomic_write import (
+    remove_stale_temp_files,
+    save_checkpoint_atomically,
+)
 
 EVENTS = 'supertickets_events.jsonl'
 

@@ -25,10 +25,9 @@ from mmengine.model import BaseModel, is_model_wrapper
 from mmengine.registry import DATASETS, METRICS
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
+from train_runs import free_port
 
 import mmsupertickets.models.wrappers  # noqa: F401  (registers the wrapper)
-from mmsupertickets.utils.broadcast import broadcast_object, broadcast_tensor_
-from mmsupertickets.utils.dist_launch import init_dist_for_device
 from mmsupertickets.engine.ddp_rebuild import rewrap_ddp
 from mmsupertickets.models.wrappers import DeviceAgnosticDDP
 from mmsupertickets.registry import HOOKS, MODEL_WRAPPERS, MODELS
@@ -36,12 +35,15 @@ from mmsupertickets.utils.atomic_write import (
     AtomicLocalBackend,
     save_checkpoint_atomically,
 )
-from mmsupertickets.utils.checkpoint_io import (CorruptCheckpointError,
-                                                 UnsafeCheckpointError,
-                                                 load_checkpoint_file,
-                                                 safe_checkpoint_loading)
+from mmsupertickets.utils.broadcast import broadcast_object, broadcast_tensor_
+from mmsupertickets.utils.checkpoint_io import (
+    CorruptCheckpointError,
+    UnsafeCheckpointError,
+    load_checkpoint_file,
+    safe_checkpoint_loading,
+)
+from mmsupertickets.utils.dist_launch import init_dist_for_device
 from mmsupertickets.utils.safe_globals import weights_only_load
-from train_runs import free_port
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TESTS = osp.dirname(osp.abspath(__file__))

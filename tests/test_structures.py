@@ -6,8 +6,11 @@ from mmsupertickets.flops import ResourceEstimator, analyze_macs
 from mmsupertickets.models import SuperTicketHRNet
 from mmsupertickets.structures.masks import WeightMasks
 from mmsupertickets.structures.searchable import find_searchable_units
-from mmsupertickets.structures.shrink_plan import (ShrinkPlan, apply_plan,
-                                                   plan_channel_removal)
+from mmsupertickets.structures.shrink_plan import (
+    ShrinkPlan,
+    apply_plan,
+    plan_channel_removal,
+)
 
 
 def test_masks_are_sliced_like_their_weights_and_removed_ones_dropped():

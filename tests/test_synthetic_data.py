@@ -17,14 +17,14 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from mmsupertickets.testing import ade20k as ade_module
+from mmsupertickets.testing import cityscapes as cs_module
 from mmsupertickets.testing import (
     generate_ade20k,
     generate_cityscapes,
     generate_coco_keypoints,
     generate_imagenet,
 )
-from mmsupertickets.testing import ade20k as ade_module
-from mmsupertickets.testing import cityscapes as cs_module
 from mmsupertickets.testing import imagenet as in_module
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

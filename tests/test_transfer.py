@@ -5,13 +5,13 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+from tiny_configs import cls_cfg, seg_cfg
 
 import mmsupertickets  # noqa: F401
 from mmsupertickets.engine.hooks import ProgressivePruningHook
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
-from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 from mmsupertickets.structures.searchable import find_searchable_units
-from tiny_configs import cls_cfg, seg_cfg
+from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 
 DRAW = [
     dict(type='KillChannelsHook', at_iters=(2, )),

@@ -1,17 +1,17 @@
 """The optional token transformer: searchable tokens, rebuild from arch."""
 import torch
+from tiny_configs import TINY_BACKBONE
 
 import mmsupertickets  # noqa: F401
-from mmsupertickets.pruning.prunable import prunable_weights
-from mmsupertickets.structures.masks import WeightMasks
 from mmsupertickets.models import SuperTicketHRNet
+from mmsupertickets.pruning.prunable import prunable_weights
+from mmsupertickets.structures.arch import export_arch
+from mmsupertickets.structures.masks import WeightMasks
 from mmsupertickets.structures.searchable import find_searchable_units
 from mmsupertickets.structures.shrink_plan import (
     apply_plan,
     plan_channel_removal,
 )
-from mmsupertickets.structures.arch import export_arch
-from tiny_configs import TINY_BACKBONE
 
 KW = dict({k: v for k, v in TINY_BACKBONE.items() if k != 'type'},
           transformer=dict(num_tokens=16))

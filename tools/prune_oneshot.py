@@ -26,18 +26,23 @@ import os
 import os.path as osp
 import sys
 
-import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 
-from mmsupertickets.utils.checkpoint_io import (CheckpointLoadError,
-                                                local_checkpoint_path)
+import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmsupertickets.apis.oneshot import run_sweep
 from mmsupertickets.pruning import scorers, selection  # noqa: F401
-from mmsupertickets.pruning.builder import (check_ratios, check_scope,
-                                           check_scorers)
+from mmsupertickets.pruning.builder import (
+    check_ratios,
+    check_scope,
+    check_scorers,
+)
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
 from mmsupertickets.registry import SCORERS, SELECTIONS
+from mmsupertickets.utils.checkpoint_io import (
+    CheckpointLoadError,
+    local_checkpoint_path,
+)
 from mmsupertickets.utils.dist_launch import LAUNCHERS, setup_launcher
 
 # The ratios of the paper's S+P curves.

@@ -15,7 +15,6 @@ import inspect
 import os
 import os.path as osp
 
-import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.hooks import Hook
@@ -23,6 +22,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
 
+import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmsupertickets.structures.value_checks import first_non_finite
 from mmsupertickets.utils.checkpoint_io import safe_checkpoint_loading
 from mmsupertickets.utils.dist_launch import LAUNCHERS, setup_launcher

@@ -2,8 +2,13 @@
 arms over ratios, seeds and retraining (:mod:`.sweep`), their curves
 compared at matched MACs (:mod:`.curves`), figures (:mod:`.figures`) and
 the report (:mod:`.report`). Used by ``tools/analysis/claims.py``."""
-from .curves import (compare_at_matched_macs, curve_area, interp_log,
-                     matched_points, verdict)
+from .curves import (
+                     compare_at_matched_macs,
+                     curve_area,
+                     interp_log,
+                     matched_points,
+                     verdict,
+)
 from .report import write_report
 from .sweep import RunStore, derive_arms, plan_tasks, run_key, run_sweep
 

@@ -5,8 +5,14 @@ import os
 import os.path as osp
 from typing import List, Optional, Sequence
 
-from .curves import (X_KEYS, compare_at_matched_macs, curve_label,
-                     mean_curve, seed_curves, verdict)
+from .curves import (
+    X_KEYS,
+    compare_at_matched_macs,
+    curve_label,
+    mean_curve,
+    seed_curves,
+    verdict,
+)
 from .figures import plot_claims, task_metrics
 from .sweep import RunStore
 
@@ -42,7 +48,7 @@ def _matched_table(comp: dict, metric: str, macs: str) -> List[str]:
 
 def _curve_table(records: Sequence[dict], metric: str) -> List[str]:
     curves = seed_curves(records, metric, 'macs')
-    lines = [f'Every point (mean ± std over seeds; n = seeds done):', '',
+    lines = ['Every point (mean ± std over seeds; n = seeds done):', '',
              f'| arm | ratio | n | {metric} | sparse MMACs | '
              'MMACs (dense x global density) |', '|---|---:|---:|---:|---:|'
              '---:|']

@@ -613,7 +613,8 @@ def run_sweep(config,
                                 work_dir=osp.join(work_dir, t['id']),
                                 snip_batches=snip_batches)
                     if t['needs']:
-                        spec['parent'] = store.get(by_id[t['needs']]['keys'][0])
+                        parent = by_id[t['needs']]['keys'][0]
+                        spec['parent'] = store.get(parent)
                     running[pool.submit(execute_task, spec)] = t['id']
                     if max_runs is not None and \
                             len(ran) + len(running) >= max_runs:

@@ -6,9 +6,13 @@ import os.path as osp
 from typing import List, Optional
 
 from mmsupertickets.apis.export.ticket_export import format_search
+
 from .architecture import all_groups, group_channels
-from .plots import (plot_architecture, plot_metric_and_macs,
-                    plot_sparsity_and_channels)
+from .plots import (
+    plot_architecture,
+    plot_metric_and_macs,
+    plot_sparsity_and_channels,
+)
 from .run_files import val_series
 from .tasks import task_title
 

@@ -9,14 +9,22 @@ import time
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
-from mmsupertickets.engine.ticket_meta import (EVENTS_FILE, read_arch,
-                                               ticket_meta)
+from mmsupertickets.engine.ticket_meta import (
+    EVENTS_FILE,
+    read_arch,
+    ticket_meta,
+)
 
 from .architecture import supernet_arch
 from .chance import chance_level
 from .report import fmt_num, summarize, write_report
-from .run_files import (last_checkpoint, read_checkpoint, read_jsonl,
-                        read_scalars, read_test_metrics)
+from .run_files import (
+    last_checkpoint,
+    read_checkpoint,
+    read_jsonl,
+    read_scalars,
+    read_test_metrics,
+)
 from .tasks import DATA_ROOT, REPO, TASKS
 
 # Marks the folders this pipeline made and may empty again.

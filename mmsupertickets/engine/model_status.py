@@ -5,6 +5,7 @@ from mmsupertickets.structures.searchable import (
     find_searchable_blocks,
     find_searchable_units,
 )
+
 from .runner_surgery import unwrap
 
 __all__ = ['model_status']

@@ -16,8 +16,12 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 from mmsupertickets.structures.arch import export_arch, plan_for_arch
 from mmsupertickets.structures.searchable import find_searchable_units
-from mmsupertickets.structures.shrink_plan import (ShrinkPlan, apply_plan,
-                                                   follow_plan_in_optimizer)
+from mmsupertickets.structures.shrink_plan import (
+    ShrinkPlan,
+    apply_plan,
+    follow_plan_in_optimizer,
+)
+
 from .ddp_rebuild import rewrap_ddp
 from .run_state import TicketRunState
 

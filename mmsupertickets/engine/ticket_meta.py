@@ -95,8 +95,8 @@ def read_section(checkpoint: dict, key: str,
             allowed.
     """
     return check_ticket_section(
-        key, (ticket_meta(checkpoint) or {}).get(key), f'meta.{META_KEY}.{key}',
-        source)
+        key, (ticket_meta(checkpoint) or {}).get(key),
+        f'meta.{META_KEY}.{key}', source)
 
 
 def read_masks(checkpoint: dict,

@@ -6,6 +6,7 @@ schedules are registered in :data:`mmsupertickets.registry.SCHEDULES` as
 ``'step'`` and ``'cubic'``; ``target`` is given by the pruning hook.
 """
 from mmsupertickets.registry import SCHEDULES
+
 from .builder import build_schedule, check_ratio
 
 __all__ = ['StepSchedule', 'CubicSchedule', 'build_schedule']

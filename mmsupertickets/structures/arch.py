@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from mmsupertickets.utils.json_reader import read_json
+
 from .searchable import find_searchable_units
 from .shrink_plan import ShrinkPlan, apply_plan, plan_channel_removal
 
@@ -56,7 +57,7 @@ def validate_arch(arch, source: str = 'the architecture') -> Dict[str, int]:
         >>> validate_arch({'a.k3': 3.5}, 'arch.json')
         Traceback (most recent call last):
         ...
-        ValueError: arch.json: channels of 'a.k3' must be a non-negative integer, got 3.5
+        ValueError: arch.json: channels of 'a.k3' must be a non-negative ...
     """
     if not isinstance(arch, dict):
         raise ValueError(f'{source}: an architecture must be a dict '

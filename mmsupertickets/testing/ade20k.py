@@ -32,11 +32,24 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from .drawing import (Canvas, circle_mask, draw_car, draw_pedestrian,
-                      draw_tree, draw_window_grid, finish_image, jitter_color,
-                      line_mask, make_rng, polygon_mask, rect_mask,
-                      regular_polygon, star_polygon, textured_background,
-                      write_image)
+from .drawing import (
+    Canvas,
+    circle_mask,
+    draw_car,
+    draw_pedestrian,
+    draw_tree,
+    draw_window_grid,
+    finish_image,
+    jitter_color,
+    line_mask,
+    make_rng,
+    polygon_mask,
+    rect_mask,
+    regular_polygon,
+    star_polygon,
+    textured_background,
+    write_image,
+)
 
 OTHER = 0
 # Raw annotation values (class index + 1) of the classes drawn.

@@ -33,11 +33,24 @@ from typing import Dict, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .drawing import (Canvas, circle_mask, draw_car, draw_pedestrian,
-                      draw_tree, draw_wheels, draw_window_grid, ellipse_mask,
-                      finish_image, jitter_color, line_mask, make_rng,
-                      polygon_mask, rect_mask, textured_background,
-                      write_image)
+from .drawing import (
+    Canvas,
+    circle_mask,
+    draw_car,
+    draw_pedestrian,
+    draw_tree,
+    draw_wheels,
+    draw_window_grid,
+    ellipse_mask,
+    finish_image,
+    jitter_color,
+    line_mask,
+    make_rng,
+    polygon_mask,
+    rect_mask,
+    textured_background,
+    write_image,
+)
 
 CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole',
            'traffic light', 'traffic sign', 'vegetation', 'terrain', 'sky',

@@ -41,9 +41,19 @@ from typing import Dict, List, Sequence
 import cv2
 import numpy as np
 
-from .drawing import (circle_mask, ellipse_mask, finish_image, jitter_color,
-                      line_mask, make_rng, polygon_mask, rect_mask,
-                      regular_polygon, textured_background, write_image)
+from .drawing import (
+    circle_mask,
+    ellipse_mask,
+    finish_image,
+    jitter_color,
+    line_mask,
+    make_rng,
+    polygon_mask,
+    rect_mask,
+    regular_polygon,
+    textured_background,
+    write_image,
+)
 
 KEYPOINT_NAMES = ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear',
                   'left_shoulder', 'right_shoulder', 'left_elbow',

@@ -51,8 +51,6 @@ import time
 import traceback
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
-
 CODEBASES = ('mmseg', 'mmpose', 'mmpretrain')
 # Folder of each codebase's configs that the matrix covers.
 CONFIG_DIRS = dict(mmseg='', mmpose='body_2d_keypoint', mmpretrain='')
@@ -271,8 +269,7 @@ def hrnet_widths(backbone: dict, codebase: str
     backbones."""
     if backbone.get('type') != 'HRNet':
         return None
-    from mmsupertickets.models.backbones.supertickets_hrnet import \
-        HRNET_WIDTHS
+    from mmsupertickets.models.backbones.supertickets_hrnet import HRNET_WIDTHS
     extra = backbone.get('extra') or {}
     stage4 = extra.get('stage4') or {}
     widths = stage4.get('num_channels') or HRNET_WIDTHS[
@@ -411,8 +408,11 @@ def _infer(codebase: str, model_kind: str, config: str, ckpt: str,
         out = inference_model(model, image)
         return tuple(out.pred_sem_seg.data.shape)
     if codebase == 'mmpose':
-        from mmpose.apis import (inference_bottomup, inference_topdown,
-                                 init_model)
+        from mmpose.apis import (
+            inference_bottomup,
+            inference_topdown,
+            init_model,
+        )
         model = init_model(config, ckpt, device='cpu')
         if model_kind == 'BottomupPoseEstimator':
             out = inference_bottomup(model, image)

@@ -36,9 +36,19 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from .drawing import (circle_mask, finish_image, line_mask, make_rng, paint,
-                      polygon_mask, regular_polygon, star_polygon,
-                      textured_background, transform_points, write_image)
+from .drawing import (
+    circle_mask,
+    finish_image,
+    line_mask,
+    make_rng,
+    paint,
+    polygon_mask,
+    regular_polygon,
+    star_polygon,
+    textured_background,
+    transform_points,
+    write_image,
+)
 
 WNIDS = ('n01440764', 'n01443537', 'n01484850', 'n01491361', 'n01494475',
          'n01496331', 'n01498041', 'n01514668', 'n01514859', 'n01518878')

@@ -4,9 +4,13 @@ import math
 import numpy as np
 import pytest
 
-from mmsupertickets.analysis.curves import (compare_at_matched_macs,
-                                            curve_area, interp_log,
-                                            seed_curves, verdict)
+from mmsupertickets.analysis.curves import (
+    compare_at_matched_macs,
+    curve_area,
+    interp_log,
+    seed_curves,
+    verdict,
+)
 
 
 def st(x):  # SuperTickets: linear in log MACs

@@ -12,6 +12,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner
+from tiny_configs import seg_cfg
 
 import mmsupertickets  # noqa: F401
 from mmsupertickets.apis.export import export_ticket
@@ -19,7 +20,6 @@ from mmsupertickets.apis.export.ticket_export import _max_abs_diff
 from mmsupertickets.apis.oneshot import prune_oneshot
 from mmsupertickets.structures.arch import apply_arch, export_arch
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
-from tiny_configs import seg_cfg
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from tiny_configs import TINY_BACKBONE
 
 import mmsupertickets  # noqa: F401
 from mmsupertickets.flops import ResourceEstimator, check_input_widths
 from mmsupertickets.testing.dropin import config_root
-from tiny_configs import TINY_BACKBONE
 
 
 def stock_model(codebase, config, backbone=None):
@@ -61,8 +61,9 @@ def test_simcc_head_and_classifier_neck_count():
 @pytest.mark.parametrize('preset, widths', [('w32', [32, 64, 128, 256]),
                                              ((48, ), [48])])
 def test_out_channels_project_to_stock_widths(preset, widths):
-    from mmsupertickets.models.backbones.supertickets_hrnet import \
-        SuperTicketHRNet
+    from mmsupertickets.models.backbones.supertickets_hrnet import (
+        SuperTicketHRNet,
+    )
     indices = (0, 1, 2, 3) if len(widths) == 4 else (0, )
     net = SuperTicketHRNet(**{k: v for k, v in TINY_BACKBONE.items()
                               if k != 'type'}, out_indices=indices,

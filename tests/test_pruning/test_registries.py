@@ -4,18 +4,28 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+from tiny_configs import seg_cfg
 
 import mmsupertickets  # noqa: F401
-from mmsupertickets.engine.hooks import (OneShotPruningHook,
-                                         ProgressivePruningHook)
-from mmsupertickets.pruning.builder import (build_schedule, build_scorer,
-                                           build_selection, check_scorers)
-from mmsupertickets.pruning.scorers import (BaseScorer, GradientScorer,
-                                            MagnitudeScorer, RandomScorer)
+from mmsupertickets.engine.hooks import (
+    OneShotPruningHook,
+    ProgressivePruningHook,
+)
+from mmsupertickets.pruning.builder import (
+    build_schedule,
+    build_scorer,
+    build_selection,
+    check_scorers,
+)
 from mmsupertickets.pruning.schedules import CubicSchedule, StepSchedule
+from mmsupertickets.pruning.scorers import (
+    BaseScorer,
+    GradientScorer,
+    MagnitudeScorer,
+    RandomScorer,
+)
 from mmsupertickets.pruning.selection import GlobalSelection, LayerSelection
 from mmsupertickets.registry import SCHEDULES, SCORERS, SELECTIONS
-from tiny_configs import seg_cfg
 
 
 @pytest.mark.parametrize('name,cls', [('magnitude', MagnitudeScorer),

@@ -5,11 +5,13 @@ import os
 import pytest
 import torch
 
-from mmsupertickets.structures.sparse_format import (MAX_EXPANSION,
-                                                     SparseFormatError,
-                                                     load_sparse_state_dict,
-                                                     save_sparse_state_dict,
-                                                     sparse_state_dict)
+from mmsupertickets.structures.sparse_format import (
+    MAX_EXPANSION,
+    SparseFormatError,
+    load_sparse_state_dict,
+    save_sparse_state_dict,
+    sparse_state_dict,
+)
 
 
 def _state():

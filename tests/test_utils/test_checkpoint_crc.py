@@ -8,10 +8,10 @@ import sys
 
 import pytest
 import torch
+from damage import flip_tensor_byte
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader
-from damage import flip_tensor_byte
 from tiny_configs import seg_cfg
 
 import mmsupertickets  # noqa: F401

@@ -25,7 +25,6 @@ Examples::
 import argparse
 import os
 import os.path as osp
-import sys
 
 from mmsupertickets.analysis import run_sweep, write_report
 from mmsupertickets.analysis.sweep import slurm_script
@@ -110,10 +109,12 @@ def _data(args):
     task = TASKS[args.task]
     config = osp.join(REPO, task['config'])
     if args.quick:
-        from mmsupertickets.testing import (generate_ade20k,
-                                            generate_cityscapes,
-                                            generate_coco_keypoints,
-                                            generate_imagenet)
+        from mmsupertickets.testing import (
+            generate_ade20k,
+            generate_cityscapes,
+            generate_coco_keypoints,
+            generate_imagenet,
+        )
         gen = dict(cityscapes=generate_cityscapes, ade20k=generate_ade20k,
                    coco=generate_coco_keypoints,
                    imagenet=generate_imagenet)[task['dataset']]

@@ -17,8 +17,7 @@ Examples::
 """
 import argparse
 
-from mmsupertickets.analysis.tradeoff import (DEFAULT_METRICS,
-                                              compare_tradeoff)
+from mmsupertickets.analysis.tradeoff import DEFAULT_METRICS, compare_tradeoff
 
 
 def parse_args(argv=None):

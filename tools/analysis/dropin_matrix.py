@@ -17,8 +17,12 @@ import argparse
 import os
 import sys
 
-from mmsupertickets.testing.dropin import (CODEBASES, TIMEOUT, format_table,
-                                           run_matrix, summarize)
+from mmsupertickets.testing.dropin import (
+    CODEBASES,
+    TIMEOUT,
+    format_table,
+    run_matrix,
+)
 
 
 def parse_args(argv=None):

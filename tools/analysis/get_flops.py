@@ -29,10 +29,10 @@ import argparse
 import json
 import os.path as osp
 
-import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS, init_default_scope
 
+import mmsupertickets  # noqa: F401  (registers modules before the build)
 from mmsupertickets.flops import complexity, count_params, format_count
 from mmsupertickets.pruning.prunable import prunable_weights
 from mmsupertickets.structures.value_checks import check_input_shape

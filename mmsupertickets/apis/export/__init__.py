@@ -1,7 +1,10 @@
 """Export of a SuperTicket from a training checkpoint into deployable files."""
-from mmsupertickets.structures.sparse_format import (dense_state_dict,
+from mmsupertickets.structures.sparse_format import (
+                                                     dense_state_dict,
                                                      load_sparse_state_dict,
-                                                     sparse_state_dict)
+                                                     sparse_state_dict,
+)
+
 from .onnx_check import export_onnx
 from .subnet import arch_owners, build_model, select_weights
 from .ticket_config import ticket_config

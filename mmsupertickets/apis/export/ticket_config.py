@@ -6,6 +6,7 @@ from typing import Dict, Union
 from mmengine.config import Config
 
 from mmsupertickets.engine.ticket_meta import is_ticket_hook
+
 from .subnet import WEIGHT_NOTES
 
 __all__ = ['load_config', 'ticket_config', 'config_text']

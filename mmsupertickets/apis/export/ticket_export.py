@@ -11,24 +11,43 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from mmsupertickets.engine.ticket_meta import (META_KEY, read_arch,
-                                               read_masks, read_section,
-                                               ticket_meta)
+from mmsupertickets.engine.ticket_meta import (
+    META_KEY,
+    read_arch,
+    read_masks,
+    read_section,
+    ticket_meta,
+)
 from mmsupertickets.flops import ModelForward, complexity, format_count
 from mmsupertickets.structures.arch import apply_arch, check_arch_fits
 from mmsupertickets.structures.masks import WeightMasks
 from mmsupertickets.structures.sparse_format import save_sparse_state_dict
 from mmsupertickets.structures.state_checks import unmark_masked_state
-from mmsupertickets.structures.value_checks import (check_input_shape,
-                                                    first_non_finite)
+from mmsupertickets.structures.value_checks import (
+    check_input_shape,
+    first_non_finite,
+)
 from mmsupertickets.utils.atomic_write import save_checkpoint_atomically
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
+
 from .onnx_check import as_tuple, export_onnx
-from .subnet import (WEIGHT_NOTES, arch_owners, build_model,
-                     plain_state_dict, select_weights, state_dict_difference)
+from .subnet import (
+    WEIGHT_NOTES,
+    arch_owners,
+    build_model,
+    plain_state_dict,
+    select_weights,
+    state_dict_difference,
+)
 from .ticket_config import config_text, load_config, ticket_config
-from .ticket_folder import (check_out_dir, discard, file_sizes, make_parents,
-                            make_temp_folder, move_into_place)
+from .ticket_folder import (
+    check_out_dir,
+    discard,
+    file_sizes,
+    make_parents,
+    make_temp_folder,
+    move_into_place,
+)
 
 __all__ = [
     'COUNTING', 'SPEEDUP_NOTE', 'export_ticket', 'format_search',

@@ -3,6 +3,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mmsupertickets.registry import HOOKS
+
 from ..runner_surgery import unwrap
 from .oneshot_pruning_hook import build_train_loader
 

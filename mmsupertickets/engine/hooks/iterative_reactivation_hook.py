@@ -2,6 +2,7 @@
 from mmengine.hooks import Hook
 
 from mmsupertickets.registry import HOOKS
+
 from ..run_state import TicketRunState
 
 

@@ -11,8 +11,12 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmsupertickets.pruning.builder import check_ratio
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
 from mmsupertickets.registry import HOOKS
-from mmsupertickets.structures.value_checks import (check_choice, check_flag,
-                                                    check_number)
+from mmsupertickets.structures.value_checks import (
+    check_choice,
+    check_flag,
+    check_number,
+)
+
 from ..runner_surgery import unwrap
 from .progressive_pruning_hook import ProgressivePruningHook
 

@@ -7,20 +7,30 @@ from mmengine.dist import get_rank
 from mmengine.logging import print_log
 
 from mmsupertickets.flops import ResourceEstimator, check_input_widths
+from mmsupertickets.pruning.builder import (
+    build_schedule,
+    build_scorer,
+    build_selection,
+    check_ratio,
+    part_name,
+)
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE, prunable_weights
-from mmsupertickets.pruning.builder import (build_schedule, build_scorer,
-                                           build_selection, check_ratio,
-                                           part_name)
 from mmsupertickets.registry import HOOKS
 from mmsupertickets.structures.masks import WeightMasks
 from mmsupertickets.structures.searchable import find_searchable_units
 from mmsupertickets.structures.shrink_plan import ShrinkPlan
-from mmsupertickets.structures.state_checks import (mark_masked_state,
-                                                    unmark_masked_state)
-from mmsupertickets.structures.value_checks import (check_choice, check_flag,
-                                                    check_number,
-                                                    check_patterns)
+from mmsupertickets.structures.state_checks import (
+    mark_masked_state,
+    unmark_masked_state,
+)
+from mmsupertickets.structures.value_checks import (
+    check_choice,
+    check_flag,
+    check_number,
+    check_patterns,
+)
 from mmsupertickets.utils.broadcast import broadcast_tensor_
+
 from ..event_clock import check_interval
 from ..event_log import report_event
 from ..model_status import model_status

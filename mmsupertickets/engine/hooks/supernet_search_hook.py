@@ -4,35 +4,57 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmengine.logging import print_log
 
-from mmsupertickets.flops import (ResourceEstimator, check_input_widths,
-                                  format_count)
-from mmsupertickets.latency import (LatencyCost, LatencyTable, check_table,
-                                    unit_widths)
+from mmsupertickets.flops import (
+    ResourceEstimator,
+    check_input_widths,
+    format_count,
+)
+from mmsupertickets.latency import (
+    LatencyCost,
+    LatencyTable,
+    check_table,
+    unit_widths,
+)
 from mmsupertickets.registry import HOOKS
 from mmsupertickets.structures.channel_rounding import round_live_channels
-from mmsupertickets.structures.macs_budget import (LinearCost, budget_path,
-                                                   fit_cost, next_rho,
-                                                   per_channel_cost,
-                                                   resolve_budget)
-from mmsupertickets.structures.searchable import (find_searchable_units,
-                                                  require_searchable)
-from mmsupertickets.structures.shrink_plan import (EmptyStageError,
-                                                   ShrinkPlan,
-                                                   emptied_stages,
-                                                   plan_channel_removal)
-from mmsupertickets.structures.value_checks import (check_flag,
-                                                    check_choice,
-                                                    check_input_shape,
-                                                    check_number)
+from mmsupertickets.structures.macs_budget import (
+    LinearCost,
+    budget_path,
+    fit_cost,
+    next_rho,
+    per_channel_cost,
+    resolve_budget,
+)
+from mmsupertickets.structures.searchable import (
+    find_searchable_units,
+    require_searchable,
+)
+from mmsupertickets.structures.shrink_plan import (
+    EmptyStageError,
+    ShrinkPlan,
+    emptied_stages,
+    plan_channel_removal,
+)
+from mmsupertickets.structures.value_checks import (
+    check_choice,
+    check_flag,
+    check_input_shape,
+    check_number,
+)
 from mmsupertickets.utils.broadcast import broadcast_object
+
 from ..event_clock import check_interval
 from ..event_log import event_epoch, report_event
 from ..model_status import model_status
 from ..run_state import TicketRunState
-from ..runner_surgery import (built_optimizers, ema_models,
-                              rewrap_if_pending, shrink_runner, unwrap)
+from ..runner_surgery import (
+    built_optimizers,
+    ema_models,
+    rewrap_if_pending,
+    shrink_runner,
+    unwrap,
+)
 from .ticket_event_hook import TicketEventHook
-
 
 # What the search can weigh channels by.
 COSTS = ('macs', 'latency')
@@ -145,14 +167,13 @@ class SuperNetSearchHook(TicketEventHook):
             outside the searchable units (stem, fusions, head). Defaults
             to None (the paper's fixed ρ).
         channel_divisor (int, optional): Keep the live channels of every
-            unit a
-            multiple of this (at most 1024; or zero) at every shrink,
-            keeping the largest-|γ| ones: 8, 16 or 32 suit tensor cores
-            and most inference engines. Units not yet at a multiple (supernet widths
-            need not be) are rounded at the first shrink that happens; the
-            last shrink always happens. Defaults to None: 1 (any width),
-            or with ``cost='latency'`` the table's ``default_divisor``, the
-            one measured fastest in its runtime.
+            unit a multiple of this (at most 1024; or zero) at every
+            shrink, keeping the largest-|γ| ones: 8, 16 or 32 suit tensor
+            cores and most inference engines. Units not yet at a multiple
+            (supernet widths need not be) are rounded at the first shrink
+            that happens; the last shrink always happens. Defaults to
+            None: 1 (any width), or with ``cost='latency'`` the table's
+            ``default_divisor``, the one measured fastest in its runtime.
         input_shape (Sequence[int], optional): (H, W) of the profiling input,
             each side at most :data:`~mmsupertickets.structures.
             value_checks.MAX_INPUT_SIDE` (8192). Defaults to None (the size

@@ -4,21 +4,29 @@ from typing import Optional, Tuple
 
 from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.runner import BaseLoop
 
-from mmengine.logging import print_log
-
-from mmsupertickets.utils.checkpoint_io import (CONFIG_KEY,
-                                                safe_checkpoint_loading)
+from mmsupertickets.utils.checkpoint_io import (
+    CONFIG_KEY,
+    safe_checkpoint_loading,
+)
 from mmsupertickets.utils.file_lock import FolderLock
-from ..event_clock import (EventClock, check_epoch_interval,
-                           check_epoch_not_empty, iters_per_epoch)
-from ..finite_checks import (check_finite_losses, check_finite_modules,
-                             non_finite_losses)
+
+from ..event_clock import (
+    EventClock,
+    check_epoch_interval,
+    check_epoch_not_empty,
+    iters_per_epoch,
+)
+from ..finite_checks import (
+    check_finite_losses,
+    check_finite_modules,
+    non_finite_losses,
+)
 from ..run_state import TicketRunState
 from ..runner_surgery import ema_models, ensure_arch, full_arch, unwrap
-from ..ticket_meta import (META_KEY, read_section, ticket_meta,
-                           write_section)
+from ..ticket_meta import META_KEY, read_section, ticket_meta, write_section
 
 
 class TicketEventHook(Hook):

@@ -7,15 +7,22 @@ from mmengine.logging import print_log
 
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
 from mmsupertickets.registry import HOOKS
-from mmsupertickets.structures.arch import (check_arch_fits, export_arch,
-                                            plan_for_arch)
-from mmsupertickets.structures.value_checks import (check_flag,
-                                                    check_patterns)
+from mmsupertickets.structures.arch import (
+    check_arch_fits,
+    export_arch,
+    plan_for_arch,
+)
+from mmsupertickets.structures.value_checks import check_flag, check_patterns
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
+
 from ..run_state import TicketRunState
 from ..runner_surgery import rewrap_if_pending, shrink_runner, unwrap
-from ..ticket_meta import (read_arch, read_masks, ticket_meta,
-                           writable_ticket_meta)
+from ..ticket_meta import (
+    read_arch,
+    read_masks,
+    ticket_meta,
+    writable_ticket_meta,
+)
 
 
 class _Source:

@@ -11,8 +11,13 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmsupertickets.registry import MODELS
 from mmsupertickets.structures.arch import apply_arch
-from ..layers import (HRNASModule, MultiKernelInvertedResidual,
-                      TokenTransformer, check_norm_cfg)
+
+from ..layers import (
+    HRNASModule,
+    MultiKernelInvertedResidual,
+    TokenTransformer,
+    check_norm_cfg,
+)
 
 
 class FuseModule(nn.Module):
@@ -83,7 +88,8 @@ class HRNASStage(nn.Module):
         self.num_branches = len(channels)
         for b, (c, n) in enumerate(zip(channels, num_blocks)):
             layers = OrderedDict(
-                (f'block{k}', MultiKernelInvertedResidual(c, c, 1, **block_cfg))
+                (f'block{k}',
+                 MultiKernelInvertedResidual(c, c, 1, **block_cfg))
                 for k in range(n))
             if transformer_cfg is not None:
                 layers['transformer'] = TokenTransformer(

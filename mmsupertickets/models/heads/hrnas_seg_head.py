@@ -7,6 +7,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 
 from mmsupertickets.registry import MODELS
 from mmsupertickets.structures.arch import apply_arch
+
 from ..layers import HRNASModule, MultiKernelInvertedResidual
 
 

@@ -1,5 +1,6 @@
 """What the HR-NAS backbone, heads and necks share as modules."""
 from mmsupertickets.structures.state_checks import ExactStateLoading
+
 from .weight_init import init_hrnas_weights
 
 __all__ = ['HRNASModule']

@@ -60,7 +60,7 @@ class KernelPath(nn.Module):
         return self.depthwise.norm
 
     def coupled_tensors(self) -> Dict[str, int]:
-        """Local names of every tensor sliced with the channels, and the dim."""
+        """Local names of the tensors sliced with the channels, and the dim."""
         dims = {'project.weight': 1}
         for conv_module in ('expand', 'depthwise'):
             dims[f'{conv_module}.conv.weight'] = 0

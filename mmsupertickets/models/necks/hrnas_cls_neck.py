@@ -8,8 +8,8 @@ from mmengine.model import BaseModule
 
 from mmsupertickets.registry import MODELS
 from mmsupertickets.structures.arch import apply_arch
-from ..layers import (HRNASModule, MultiKernelInvertedResidual,
-                      check_norm_cfg)
+
+from ..layers import HRNASModule, MultiKernelInvertedResidual, check_norm_cfg
 
 
 @MODELS.register_module()

@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 
 from mmsupertickets.registry import MODELS
 from mmsupertickets.structures.arch import apply_arch
+
 from ..layers import HRNASModule, MultiKernelInvertedResidual
 
 

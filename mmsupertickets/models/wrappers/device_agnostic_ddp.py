@@ -24,7 +24,8 @@ class DeviceAgnosticDDP(MMDistributedDataParallel):
     ``output_device``; otherwise it is exactly its parent.
 
     The constructor arguments (other than ``module``) are kept in
-    ``init_kwargs`` so that :func:`mmsupertickets.engine.ddp_rebuild.rewrap_ddp` can build
+    ``init_kwargs`` so that
+    :func:`mmsupertickets.engine.ddp_rebuild.rewrap_ddp` can build
     an identical wrapper after the model's parameters changed shape.
     ``tools/train.py`` and ``tools/test.py`` select this wrapper for a
     distributed run whose config names none.

@@ -7,10 +7,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from tiny_configs import seg_cfg
 
-from mmsupertickets.engine.hooks import (BNRecalibrationHook,
-                                         OneShotPruningHook)
-from mmsupertickets.engine.hooks.oneshot_pruning_hook import \
-    build_train_loader
+from mmsupertickets.engine.hooks import BNRecalibrationHook, OneShotPruningHook
+from mmsupertickets.engine.hooks.oneshot_pruning_hook import build_train_loader
 from mmsupertickets.engine.runner_surgery import unwrap
 
 BN = 'backbone.stem.0.bn'  # the first BN: its input is conv(image)

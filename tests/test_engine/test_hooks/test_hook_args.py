@@ -7,17 +7,21 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+from tiny_configs import seg_cfg
 
 import mmsupertickets  # noqa: F401
-from mmsupertickets.engine.hooks import (OneShotPruningHook,
-                                         ProgressivePruningHook,
-                                         SuperNetSearchHook,
-                                         TicketTransferHook)
+from mmsupertickets.engine.hooks import (
+    OneShotPruningHook,
+    ProgressivePruningHook,
+    SuperNetSearchHook,
+    TicketTransferHook,
+)
 from mmsupertickets.structures.shrink_plan import EmptyStageError
 from mmsupertickets.structures.value_checks import MAX_INPUT_SIDE
-from mmsupertickets.utils.checkpoint_io import (load_checkpoint_file,
-                                                safe_checkpoint_loading)
-from tiny_configs import seg_cfg
+from mmsupertickets.utils.checkpoint_io import (
+    load_checkpoint_file,
+    safe_checkpoint_loading,
+)
 
 NAN, INF = float('nan'), float('inf')
 
