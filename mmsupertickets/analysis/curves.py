@@ -202,7 +202,9 @@ def verdict(task: str, comparison: Optional[dict], metric: str) -> str:
                   'points' if d[0]['n'] > 1 else 'one seed: no spread yet')
         what = (f'{label} (Δ {statistics.mean(p["mean"] for p in d):+.2f} '
                 f'{metric} on average, {spread})')
-        wins = sum(p['mean'] > 0 for p in d)  # points where it leads
+        # Points where it leads by what the table prints (0.01), so that
+        # float noise at a crossing is no lead.
+        wins = sum(round(p['mean'], 2) > 0 for p in d)
         if wins == len(d):
             ahead.append(what)
         elif wins == 0:
