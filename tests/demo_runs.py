@@ -63,7 +63,7 @@ def demo_runner(path, tmp_path, hook_options=None):
         cfg.train_cfg.max_epochs = 2
         cfg.train_cfg.val_interval = 2
     # Events every epoch; BN re-estimated before the single validation.
-    events_every_epoch(cfg.custom_hooks, bn_interval=4 if iter_based else 2)
+    events_every_epoch(cfg, bn_interval=4 if iter_based else 2)
     for hook in cfg.custom_hooks:
         hook.update((hook_options or {}).get(hook['type'], {}))
     return Runner.from_cfg(cfg), cfg

@@ -9,49 +9,11 @@ from mmengine.model import is_model_wrapper
 
 from mmsupertickets.registry import HOOKS
 from mmsupertickets.structures.searchable import find_searchable_units
+from mmsupertickets.testing import KillChannelsHook  # noqa: F401
 
 
 def _unwrap(model):
     return model.module if is_model_wrapper(model) else model
-
-
-@HOOKS.register_module()
-class KillChannelsHook(Hook):
-    """Zeroes γ and β of a seeded share of every unit's channels (and of
-    whole units) at the given iterations, in the model and in its EMA copy,
-    so that a shrink event on the same iteration has something to remove.
-    (Between iterations optimizer momentum would move a zeroed γ by about
-    the learning rate, right at the default threshold.)"""
-
-    priority = 39  # just before SuperNetSearchHook
-
-    def __init__(self, at_iters=(3, ), share=0.3, whole_units=2, seed=0,
-                 max_units=None):
-        self.at_iters = set(at_iters)
-        self.share = share
-        self.whole_units = whole_units
-        self.seed = seed
-        self.max_units = max_units  # None: every unit loses channels
-
-    @torch.no_grad()
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None):
-        if runner.iter + 1 not in self.at_iters:
-            return
-        from mmsupertickets.engine.runner_surgery import ema_models
-        g = torch.Generator().manual_seed(self.seed + runner.iter)
-        models = [_unwrap(runner.model)] + [e.module
-                                            for e in ema_models(runner)]
-        units = [find_searchable_units(m) for m in models]
-        for i, unit_set in enumerate(zip(*units)):
-            if self.max_units is not None and i >= self.max_units:
-                break
-            dead = torch.rand(unit_set[0].channels, generator=g) < self.share
-            if i < self.whole_units:
-                dead[:] = True
-            for u in unit_set:
-                u.norm.weight[dead] = 0
-                u.norm.bias[dead] = 0
 
 
 @HOOKS.register_module()

@@ -86,10 +86,13 @@ def test_seg_two_in_one_iter_based(cityscapes_root, tmp_path):
     assert ratios[:3] == pytest.approx([0.2, 0.4, 0.5])
     probe = next(h for h in runner.hooks
                  if type(h).__name__ == 'ShrinkProbeHook')
-    assert probe.records, 'no shrink happened'
+    # Later shrinks find nothing dead: with guard='reference' they rebuild
+    # the blocks without a plan (tests/test_engine/test_hooks/
+    # test_shrink_guard.py covers those).
+    assert probe.records[0]['rebuilt'] > 0, 'the first shrink removed nothing'
     for rec in probe.records:
         # Reactivation: the rebuilt layers are dense right after a shrink.
-        assert rec['rebuilt'] > 0 and rec['rebuilt_dense']
+        assert rec['rebuilt_dense']
         # Every live parameter is one the optimizer updates ...
         assert rec['all_in_optimizer']
         assert rec['optimizer_size'] == rec['live_params']

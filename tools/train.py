@@ -88,9 +88,14 @@ def enable_amp(cfg: Config) -> None:
     cfg.optim_wrapper.loss_scale = 'dynamic'
 
 
-def is_main_launch() -> bool:
-    """Whether this process is rank 0 (before the process group exists)."""
-    return os.environ.get('RANK', '0') == '0'
+def is_main_launch(launcher: str) -> bool:
+    """Whether this process is rank 0 (before the process group exists).
+
+    Slurm names the rank in ``SLURM_PROCID``; mmengine copies it into
+    ``RANK`` only when it initialises the process group.
+    """
+    key = 'SLURM_PROCID' if launcher == 'slurm' else 'RANK'
+    return os.environ.get(key, '0') == '0'
 
 
 def main():
@@ -115,7 +120,7 @@ def main():
     # tools/train.py of mmseg, mmpose and mmpretrain).
     try:
         with (FolderLock(cfg.work_dir, 'work dir')
-              if is_main_launch() else nullcontext()):
+              if is_main_launch(args.launcher) else nullcontext()):
             train(cfg, args)
     except FolderLockedError as err:
         raise SystemExit(f'error: {err}')
@@ -145,7 +150,7 @@ def train(cfg: Config, args) -> None:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    if args.resume is not None and is_main_launch():
+    if args.resume is not None and is_main_launch(args.launcher):
         # Temporary files of writes the interrupted run did not finish.
         remove_stale_temp_files(cfg.work_dir)
 

@@ -191,7 +191,7 @@ def derive_arms(config, seed: int, bn_samples: Optional[int] = None,
         from mmsupertickets.testing import events_every_epoch
         _shorten(cfg, 4)
         cfg.train_dataloader.batch_size = 2
-        events_every_epoch(cfg.custom_hooks)
+        events_every_epoch(cfg)
         bn_samples = bn_samples or 4
     precise = _find_hook(cfg, 'PreciseBNHook')
     if bn_samples is None:

@@ -12,15 +12,20 @@ pipelines and only change ``data_root`` and image sizes:
 All take ``(root, num_train, num_val, image_size, seed)`` and return a dict
 describing what was written. Output is a pure function of the arguments.
 ``tools/dataset_converters/generate_data.py`` is the command line front end.
+
+:func:`events_every_epoch` and :class:`KillChannelsHook` make the
+SuperTickets events of a run of a few steps happen (tests, smoke sweeps).
 """
 from .ade20k import generate_ade20k
 from .cityscapes import generate_cityscapes
 from .coco_keypoints import generate_coco_keypoints
 from .data_root import redirect_paths
 from .imagenet import generate_imagenet
+from .kill_channels_hook import KillChannelsHook
 from .short_runs import events_every_epoch
 
 __all__ = [
     'generate_cityscapes', 'generate_ade20k', 'generate_coco_keypoints',
-    'generate_imagenet', 'redirect_paths', 'events_every_epoch'
+    'generate_imagenet', 'redirect_paths', 'events_every_epoch',
+    'KillChannelsHook'
 ]

@@ -367,13 +367,15 @@ def training_config(codebase: str, config: str, variant: str, work_dir: str,
     for key in ('val_dataloader', 'val_cfg', 'val_evaluator'):
         cfg.pop(key, None)
     tests = ('test_dataloader', 'test_cfg', 'test_evaluator')
-    if not all(cfg.get(k) for k in tests) and codebase == 'mmpretrain':
+    # test_cfg = dict() is a complete test part: only None means none.
+    has_test = all(cfg.get(k) is not None for k in tests)
+    if not has_test and codebase == 'mmpretrain':
         # Pre-training configs have no test part; the inferencer needs one.
         test = copy.deepcopy(loader)
         test['sampler'] = dict(type='DefaultSampler', shuffle=False)
         cfg.update(test_dataloader=test, test_cfg=dict(),
                    test_evaluator=dict(type='Accuracy'))
-    elif not all(cfg.get(k) for k in tests):
+    elif not has_test:
         for key in tests:
             cfg.pop(key, None)
     if codebase == 'mmseg' and cfg.get('test_dataloader'):
