@@ -9,6 +9,7 @@ from mmengine.runner import Runner
 from tiny_configs import TINY_BACKBONE, cls_cfg, seg_cfg
 
 import mmsupertickets  # noqa: F401
+from mmsupertickets.engine.gamma_penalty import GammaPenalty
 from mmsupertickets.engine.hooks import (
     ProgressivePruningHook,
     SuperNetSearchHook,
@@ -316,18 +317,18 @@ def _penalised_step(scaled: bool):
     torch.manual_seed(0)
     net = SuperTicketHRNet(**{k: v for k, v in TINY_BACKBONE.items()
                               if k != 'type'})
-    hook = SuperNetSearchHook(rho=0.1)
     units = find_searchable_units(net)
-    hook._gammas = [u.norm.weight for u in units]
-    hook._weights = [0.5 + i / len(units) for i in range(len(units))]
-    hook.current_rho = 0.1
+    penalty = GammaPenalty()
+    penalty.collect([u.norm.weight for u in units],
+                    [0.5 + i / len(units) for i in range(len(units))])
+    penalty.rho = 0.1
     with torch.no_grad():
-        for g in hook._gammas:
+        for g in penalty.gammas:
             g.uniform_(-1, 1)
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
-    opt.register_step_pre_hook(hook._add_penalty)
+    penalty.attach([opt])
     loss = sum(y.mean() for y in net(torch.rand(2, 3, 32, 32)))
-    before = [g.detach().clone() for g in hook._gammas]
+    before = [g.detach().clone() for g in penalty.gammas]
     if scaled:
         # The AMP path: a scaled loss, unscaled inside scaler.step().
         scaler = torch.amp.GradScaler('cpu', init_scale=1024.0)
@@ -336,14 +337,15 @@ def _penalised_step(scaled: bool):
         scaler.step(opt)
     else:
         loss.backward()
-        grads = [g.grad.clone() for g in hook._gammas]
+        grads = [g.grad.clone() for g in penalty.gammas]
         opt.step()
-    return before, [g.detach().clone() for g in hook._gammas], grads, hook
+    return before, [g.detach().clone() for g in penalty.gammas], grads, \
+        penalty
 
 
 def test_gamma_penalty_is_exact_and_amp_safe():
-    before, after, grads, hook = _penalised_step(scaled=False)
-    for b, a, g, w in zip(before, after, grads, hook._weights):
+    before, after, grads, penalty = _penalised_step(scaled=False)
+    for b, a, g, w in zip(before, after, grads, penalty.weights):
         expected = b - 0.1 * (g + 0.1 * w * torch.sign(b))
         assert torch.allclose(a, expected, atol=1e-6)
     if not hasattr(torch.amp, 'GradScaler'):
@@ -360,21 +362,20 @@ def test_gamma_penalty_once_with_two_optimizers():
     torch.manual_seed(0)
     net = SuperTicketHRNet(**{k: v for k, v in TINY_BACKBONE.items()
                               if k != 'type'})
-    hook = SuperNetSearchHook(rho=0.1)
-    hook._gammas = [u.norm.weight for u in find_searchable_units(net)]
-    hook._weights = [1.0] * len(hook._gammas)
-    hook.current_rho = 0.1
-    half = len(hook._gammas) // 2
-    optimizers = [torch.optim.SGD(hook._gammas[:half], lr=1.0),
-                  torch.optim.SGD(hook._gammas[half:], lr=1.0)]
-    for opt in optimizers:
-        opt.register_step_pre_hook(hook._add_penalty)
-    for g in hook._gammas:
+    gammas = [u.norm.weight for u in find_searchable_units(net)]
+    penalty = GammaPenalty()
+    penalty.collect(gammas, [1.0] * len(gammas))
+    penalty.rho = 0.1
+    half = len(gammas) // 2
+    optimizers = [torch.optim.SGD(gammas[:half], lr=1.0),
+                  torch.optim.SGD(gammas[half:], lr=1.0)]
+    penalty.attach(optimizers)
+    for g in gammas:
         g.grad = torch.zeros_like(g)
-    before = [g.detach().clone() for g in hook._gammas]
+    before = [g.detach().clone() for g in gammas]
     for opt in optimizers:
         opt.step()
-    for b, g in zip(before, hook._gammas):
+    for b, g in zip(before, gammas):
         assert torch.allclose(g.detach(), b - 0.1 * torch.sign(b))
 
 

@@ -42,6 +42,14 @@ class TicketRunState:
         self.reactivation: Optional[str] = None
         self.loader_logged = False
 
+    def count_at(self, input_shape) -> None:
+        """Count MACs at ``input_shape`` (H, W) from now on; the estimator
+        (and its cache) stays while the size does."""
+        if self.estimator is None or \
+                self.estimator.input_shape != list(input_shape):
+            from mmsupertickets.flops import ResourceEstimator
+            self.estimator = ResourceEstimator(list(input_shape))
+
     @classmethod
     def of(cls, runner) -> 'TicketRunState':
         """The state of ``runner``'s run, created on first use."""

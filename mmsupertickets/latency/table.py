@@ -169,6 +169,12 @@ class LatencyTable:
         return self.data['runtime']
 
     @property
+    def measured_on(self) -> str:
+        """Where its times hold: runtime, threads and input size."""
+        return (f'{self.runtime} with {self.data["threads"]} thread(s) at '
+                f'{self.shape[0]}x{self.shape[1]}')
+
+    @property
     def shape(self) -> List[int]:
         return [int(s) for s in self.data['shape']]
 

@@ -16,7 +16,7 @@ from typing import Dict, Optional
 
 import torch
 
-__all__ = ['LinearCost', 'per_channel_cost', 'resolve_budget',
+__all__ = ['LinearCost', 'per_channel_cost', 'resolve_budget', 'steer_rho',
            'estimate_macs', 'fit_cost', 'fit_to_budget', 'next_rho',
            'budget_path']
 
@@ -238,3 +238,28 @@ def next_rho(rho: float, macs: float, target: float,
     if limits is not None:
         rho = min(max(rho, limits[0]), limits[1])
     return rho
+
+
+def steer_rho(controlled: float, rho: float, cost: float, progress: float,
+              supernet: float, budget: float, key: str = 'macs'):
+    """One step of the budget controller: the subnet costs ``cost`` at
+    ``progress`` of the run; ρ is scaled towards the budget path, within
+    1e-4× and 1e4× of the starting ``rho`` (no run is driven to no penalty
+    or to one that kills every channel at once).
+
+    Returns:
+        tuple: the next controlled ρ, and what the event log shows.
+
+    Example:
+        >>> rho, info = steer_rho(1e-3, 1e-3, cost=80., progress=0.5,
+        ...                       supernet=100., budget=40.)
+        >>> round(rho, 6), round(info['macs_gap'], 2)
+        (0.001143, 1.0)
+    """
+    path = budget_path(progress, supernet, budget)
+    following = next_rho(controlled, cost, path,
+                         limits=(rho * 1e-4, rho * 1e4))
+    return following, {
+        f'target_{key}': budget, f'path_{key}': path,
+        f'{key}_gap': cost / budget - 1, 'controlled_rho': controlled,
+        'next_rho': following}

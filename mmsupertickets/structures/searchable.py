@@ -45,6 +45,13 @@ def find_searchable_units(model: nn.Module) -> List[SearchableUnit]:
             if is_searchable_unit(m)]
 
 
+def frozen_unit_widths(model: nn.Module) -> Dict[str, int]:
+    """Widths of the units whose γ cannot move: the search never shrinks
+    them."""
+    return {u.name: u.channels for u in find_searchable_units(model)
+            if not u.norm.weight.requires_grad}
+
+
 def find_searchable_blocks(model: nn.Module) -> Dict[str, nn.Module]:
     """Blocks that hold units in a ``paths`` ModuleDict, by module path."""
     return {name: m for name, m in model.named_modules()

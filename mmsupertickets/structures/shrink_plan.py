@@ -83,6 +83,22 @@ def emptied_stages(model: nn.Module,
     return {stage: lost[stage] for stage in lost if live[stage] == 0}
 
 
+def refuse_emptied_stages(model: nn.Module, keep: Dict[str, torch.Tensor],
+                          event: str, threshold: float) -> None:
+    """Raise :class:`EmptyStageError` naming ``event`` (e.g. ``'the shrink
+    at iter 5'``) and the stages if ``keep`` would empty any stage."""
+    empty = emptied_stages(model, keep)
+    if not empty:
+        return
+    what = '; '.join(f'{stage}: all {units} units, {channels} channels'
+                     for stage, (units, channels) in empty.items())
+    raise EmptyStageError(
+        f'{event} would remove every kernel path of {len(empty)} '
+        f'searchable stage(s) ({what}): their |gamma| are all at or below '
+        f'threshold={threshold:g}. Lower threshold (or rho), or check the '
+        'weights; the run stops so that no degenerate ticket is saved')
+
+
 def _with_prefix(prefix: str, name: str) -> str:
     return f'{prefix}.{name}' if prefix else name
 

@@ -27,8 +27,8 @@ import torch
 
 __all__ = [
     'MAX_INPUT_SIDE', 'check_number', 'check_input_shape', 'check_choice',
-    'check_flag', 'check_patterns', 'check_mask', 'check_masks',
-    'check_ticket_section', 'first_non_finite'
+    'check_flag', 'check_cost', 'batch_image_shape', 'check_patterns',
+    'check_mask', 'check_masks', 'check_ticket_section', 'first_non_finite'
 ]
 
 # The largest image side the project counts costs at or profiles with:
@@ -118,6 +118,50 @@ def check_input_shape(value, key: str,
                 for v in value]
     except ValueError:
         raise ValueError(what) from None
+
+
+def batch_image_shape(data_batch) -> list:
+    """(H, W) of the first image of an mmengine data batch, for the search
+    hook's profiling when ``input_shape`` is not set.
+
+    Example:
+        >>> import torch
+        >>> batch_image_shape(dict(inputs=[torch.zeros(3, 32, 64)]))
+        [32, 64]
+    """
+    inputs = data_batch.get('inputs') if isinstance(data_batch,
+                                                    dict) else None
+    if inputs is None:
+        raise ValueError('input_shape is not set and cannot be read from '
+                         'the batch: give input_shape=(H, W)')
+    return list(inputs[0].shape[-2:])
+
+
+# What SuperNetSearchHook can weigh channels by.
+COSTS = ('macs', 'latency')
+
+
+def check_cost(cost, latency_table, target_macs, target_latency) -> str:
+    """``cost`` if it is one of :data:`COSTS` and goes with the other
+    arguments of the search hook.
+
+    Example:
+        >>> check_cost('latency', None, None, None)
+        Traceback (most recent call last):
+        ...
+        ValueError: cost='latency' needs latency_table (a table written by tools/analysis/latency_table.py)
+    """  # noqa: E501
+    if cost not in COSTS:
+        raise ValueError(f'cost={cost!r} is not one of {COSTS}')
+    if cost == 'latency' and latency_table is None:
+        raise ValueError('cost=\'latency\' needs latency_table (a table '
+                         'written by tools/analysis/latency_table.py)')
+    wrong, value = ('target_latency', target_latency) if cost == 'macs' \
+        else ('target_macs', target_macs)
+    if value is not None:
+        raise ValueError(f'{wrong}={value} does not go with cost={cost!r}: '
+                         f'set target_{cost} instead')
+    return cost
 
 
 def check_choice(value, key: str, choices: Sequence,

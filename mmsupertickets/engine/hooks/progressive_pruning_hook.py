@@ -6,7 +6,7 @@ import torch.nn as nn
 from mmengine.dist import get_rank
 from mmengine.logging import print_log
 
-from mmsupertickets.flops import ResourceEstimator, check_input_widths
+from mmsupertickets.flops import check_input_widths
 from mmsupertickets.pruning.builder import (
     build_schedule,
     build_scorer,
@@ -202,8 +202,7 @@ class ProgressivePruningHook(TicketEventHook):
         state = TicketRunState.of(runner)
         if state.estimator is None and isinstance(data_batch, dict) and \
                 data_batch.get('inputs') is not None:
-            state.estimator = ResourceEstimator(
-                list(data_batch['inputs'][0].shape[-2:]))
+            state.count_at(data_batch['inputs'][0].shape[-2:])
 
     # -- events --------------------------------------------------------------
     def after_train_iter(self, runner, batch_idx, data_batch=None,

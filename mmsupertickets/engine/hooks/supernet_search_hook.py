@@ -1,7 +1,6 @@
 """Network slimming on the supernet: γ penalty and physical shrinking."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
-import torch
 from mmengine.logging import print_log
 
 from mmsupertickets.flops import (
@@ -16,27 +15,30 @@ from mmsupertickets.latency import (
     unit_widths,
 )
 from mmsupertickets.registry import HOOKS
-from mmsupertickets.structures.channel_rounding import round_live_channels
+from mmsupertickets.structures.dead_channels import (
+    kept_indices,
+    live_channel_masks,
+)
 from mmsupertickets.structures.macs_budget import (
     LinearCost,
-    budget_path,
     fit_cost,
-    next_rho,
-    per_channel_cost,
     resolve_budget,
+    steer_rho,
 )
 from mmsupertickets.structures.searchable import (
     find_searchable_units,
+    frozen_unit_widths,
     require_searchable,
 )
 from mmsupertickets.structures.shrink_plan import (
-    EmptyStageError,
     ShrinkPlan,
-    emptied_stages,
     plan_channel_removal,
+    refuse_emptied_stages,
 )
 from mmsupertickets.structures.value_checks import (
+    batch_image_shape,
     check_choice,
+    check_cost,
     check_flag,
     check_input_shape,
     check_number,
@@ -45,6 +47,7 @@ from mmsupertickets.utils.broadcast import broadcast_object
 
 from ..event_clock import check_interval
 from ..event_log import event_epoch, report_event
+from ..gamma_penalty import GammaPenalty
 from ..model_status import model_status
 from ..run_state import TicketRunState
 from ..runner_surgery import (
@@ -54,10 +57,14 @@ from ..runner_surgery import (
     shrink_runner,
     unwrap,
 )
+from ..search_state import (
+    penalty_weights,
+    per_channel,
+    restore_search_state,
+    search_state,
+)
 from .ticket_event_hook import TicketEventHook
 
-# What the search can weigh channels by.
-COSTS = ('macs', 'latency')
 # Widths are rounded to multiples of this at most (a wider group than
 # any unit's channels would remove whole units).
 MAX_CHANNEL_DIVISOR = 1024
@@ -67,78 +74,29 @@ MAX_CHANNEL_DIVISOR = 1024
 class SuperNetSearchHook(TicketEventHook):
     """Searches the architecture while the supernet trains (network slimming).
 
-    Lifecycle:
+    At the first step it measures each searchable unit's cost per channel
+    (MACs at ``input_shape``, or the latency a table predicts) and fixes
+    the penalty weights; every optimizer step adds ρ(t)·p·sign(γ) to the
+    gradient of every searchable BN γ (ρ ramps in over ``warmup``); every
+    ``shrink_interval`` the channels with |γ| ≤ ``threshold`` (in the live
+    and the EMA weights) are removed, with empty kernel paths and blocks,
+    once they hold ``min_macs``; the last iteration's shrink is
+    unconditional. With ``target_macs``/``target_latency`` ρ is steered to
+    a budget. Optimizer state, the EMA copy and DDP follow each shrink;
+    other hooks get ``after_shrink(runner, plan)``; the architecture and
+    this hook's state go into checkpoints and are rebuilt on load. Each
+    step is described in ``docs/en/advanced_guides/hooks_and_state.md``.
 
-    - first ``before_train_iter``: measures each searchable unit's MACs per
-      channel at ``input_shape`` (default: the first batch's image size) and
-      fixes the penalty weights p_unit = cost per channel / mean cost per
-      channel (channel-weighted mean 1). The cost is MACs
-      (``cost='macs'``) or the latency that a table measured on the
-      deployment device predicts (``cost='latency'``; see
-      ``tools/analysis/latency_table.py``): the penalty weights, the budget
-      and its controller all use it. A table is first checked against the
-      model (unit names, widths, input shape) and a mismatch refused
-      naming the unit;
-    - with ``target_macs`` (a MACs budget instead of a hand-tuned ρ): ρ
-      starts at ``rho`` and, at every shrink event, is scaled by the ratio
-      of the subnet's MACs to where they should be by then (a straight
-      line from the supernet's MACs at the start to the budget at the
-      last iteration), by at most 2× per event (``target_latency``: the
-      same in predicted milliseconds). No shrink removes more
-      than the budget asks: dead channels of the largest |γ| come back
-      while they fit under it. The last shrink also removes the live
-      channels of the smallest |γ| while the subnet is over the budget, so
-      the searched subnet ends at or just under the budget (by less than
-      one unit's group of ``channel_divisor`` channels). ρ, the path and
-      the gap to the budget are logged at every shrink event;
-    - every optimizer step: a step pre-hook adds ρ(t)·p·sign(γ) to the
-      gradient of every searchable BN γ. It runs inside ``optimizer.step()``
-      after AMP has unscaled the gradients and only on real steps under
-      gradient accumulation; the model's loss is unchanged. ρ(t) ramps
-      linearly from 0 to ``rho`` over ``warmup``. Frozen γ
-      (``requires_grad=False``, e.g. under ``frozen_stages``) cannot move,
-      so their units are left out of the search: no penalty, never shrunk;
-    - every ``shrink_interval``: channels with |γ| ≤ ``threshold`` in the
-      live weights and in the EMA weights (when an ``EMAHook`` is used) are
-      dead; they are removed, with empty kernel paths and blocks, if the
-      guard passes: with ``guard='reference'`` (the reference's) the
-      channels dead in the EMA weights alone (the live ones without an
-      EMA) must hold at least ``min_macs`` MACs at ``min_macs_shape``
-      (224×224 by default for every task), and then, like the
-      reference's rebuild of every block, ``after_shrink`` is called even
-      when no channel goes (reactivation resets the masks); with
-      ``guard='removed'`` only the channels that will go are counted and
-      nothing happens otherwise;
-    - at the last iteration the shrink is unconditional, as in the
-      reference: every dead channel goes, however few MACs it holds (the
-      EMA alone decides when there is one). Optimizer state, the EMA
-      copy and DDP follow; other hooks get ``after_shrink(runner, plan)``.
-      Decisions are made on rank 0 and broadcast;
-    - every iteration, before a shrink and before a checkpoint: a NaN or
-      inf loss, weight or buffer stops the run with a
-      :class:`~mmsupertickets.engine.finite_checks.DivergenceError`
-      (a diverged γ would otherwise shrink every channel away);
-    - ``before_save_checkpoint``: the searched architecture and this hook's
-      state go to ``checkpoint['meta']['supertickets']``;
-    - ``after_load_checkpoint`` (before the weights are loaded): the saved
-      subnet is rebuilt, so ``--resume`` and ``tools/test.py`` work on a
-      shrunk checkpoint.
-
-    Every argument is checked when the hook is built: a string, NaN, inf or
-    an out-of-range value is refused naming the key. A shrink that would
-    remove every kernel path of a searchable stage (e.g. a ``threshold``
-    above every |γ|) stops the run with a :class:`~mmsupertickets.
-    structures.shrink_plan.EmptyStageError` naming the event and the stage.
+    Bad arguments are refused naming the key; a shrink that would empty a
+    searchable stage stops the run with an ``EmptyStageError``.
 
     Args:
         rho (float): Final penalty weight ρ. Defaults to 1.4e-4.
         cost (str): What a channel costs: ``'macs'`` or ``'latency'``
             (predicted by ``latency_table``). Defaults to ``'macs'``.
-        latency_table (str, optional): A table written by
-            ``tools/analysis/latency_table.py`` for this model at
-            ``input_shape``. Needed by ``cost='latency'``; with
-            ``cost='macs'`` every event logs the predicted latency too.
-            Defaults to None.
+        latency_table (str, optional): A table of this model at
+            ``input_shape`` (``tools/analysis/latency_table.py``); with
+            ``cost='macs'`` events log its prediction. Defaults to None.
         target_latency (float, optional): With ``cost='latency'``, the
             latency budget: at most 1 is a fraction of the supernet's
             predicted latency, more is milliseconds in the table's runtime.
@@ -166,18 +124,14 @@ class SuperNetSearchHook(TicketEventHook):
             MACs, more is absolute MACs. It must leave room for the MACs
             outside the searchable units (stem, fusions, head). Defaults
             to None (the paper's fixed ρ).
-        channel_divisor (int, optional): Keep the live channels of every
-            unit a multiple of this (at most 1024; or zero) at every
-            shrink, keeping the largest-|γ| ones: 8, 16 or 32 suit tensor
-            cores and most inference engines. Units not yet at a multiple
-            (supernet widths need not be) are rounded at the first shrink
-            that happens; the last shrink always happens. Defaults to
-            None: 1 (any width), or with ``cost='latency'`` the table's
-            ``default_divisor``, the one measured fastest in its runtime.
-        input_shape (Sequence[int], optional): (H, W) of the profiling input,
-            each side at most :data:`~mmsupertickets.structures.
-            value_checks.MAX_INPUT_SIDE` (8192). Defaults to None (the size
-            of the first training images).
+        channel_divisor (int, optional): Keep every unit's live channels
+            a multiple of this (at most 1024; or zero), keeping the
+            largest-|γ| ones (8, 16 or 32 suit most inference engines).
+            Defaults to None: 1, or with ``cost='latency'`` the table's
+            ``default_divisor``, the one measured fastest.
+        input_shape (Sequence[int], optional): (H, W) of the profiling
+            input, each side at most 8192. Defaults to None (the size of
+            the first training images).
         by_epoch (bool): Unit of ``warmup`` and ``shrink_interval``.
             Defaults to True.
 
@@ -218,8 +172,7 @@ class SuperNetSearchHook(TicketEventHook):
                  guard: str = 'reference'):
         super().__init__(by_epoch=check_flag(by_epoch, 'by_epoch'))
         self.guard = check_choice(guard, 'guard', ('reference', 'removed'))
-        # Every value checked finite and in range here (a NaN threshold
-        # would call every channel dead at the first shrink).
+        # A NaN threshold would call every channel dead at the first shrink.
         rho = check_number(rho, 'rho', 0)
         self.warmup = check_number(warmup, 'warmup', 0)
         self.shrink_interval = check_interval(
@@ -236,8 +189,8 @@ class SuperNetSearchHook(TicketEventHook):
         self.target_latency = check_number(
             target_latency, 'target_latency', 0, low_open=True,
             allow_none=True)
-        self.cost = cost
-        self._check_cost(latency_table)
+        self.cost = check_cost(cost, latency_table, target_macs,
+                               target_latency)
         self.latency_table = None if latency_table is None else \
             LatencyTable.load(latency_table)
         if channel_divisor is None:
@@ -267,23 +220,9 @@ class SuperNetSearchHook(TicketEventHook):
         self.macs_per_channel: Dict[str, float] = {}
         self.guard_macs_per_channel: Dict[str, float] = {}
         self.supernet_cost: Dict[str, int] = {}
-        self._gammas: List[torch.nn.Parameter] = []
-        self._weights: List[float] = []
-        self._step_hooks = []
+        self.penalty = GammaPenalty()
 
     # -- set-up ------------------------------------------------------------
-    def _check_cost(self, latency_table) -> None:
-        if self.cost not in COSTS:
-            raise ValueError(f'cost={self.cost!r} is not one of {COSTS}')
-        if self.cost == 'latency' and latency_table is None:
-            raise ValueError('cost=\'latency\' needs latency_table (a table '
-                             'written by tools/analysis/latency_table.py)')
-        wrong = 'target_latency' if self.cost == 'macs' else 'target_macs'
-        if getattr(self, wrong) is not None:
-            raise ValueError(
-                f'{wrong}={getattr(self, wrong)} does not go with '
-                f'cost={self.cost!r}: set target_{self.cost} instead')
-
     @property
     def target(self) -> Optional[float]:
         """The config's budget for the cost (a fraction or absolute)."""
@@ -303,19 +242,10 @@ class SuperNetSearchHook(TicketEventHook):
             return {}
         return dict(latency=self._latency.total(unit_widths(model)))
 
-    @staticmethod
-    def _frozen(model) -> Dict[str, int]:
-        """Widths of the units whose γ cannot move (never shrunk)."""
-        return {u.name: u.channels for u in find_searchable_units(model)
-                if not u.norm.weight.requires_grad}
-
     def _publish_input_shape(self, runner) -> None:
         # The pruning hook counts MACs at the same profiling size.
-        state = TicketRunState.of(runner)
-        if self.input_shape is not None and (
-                state.estimator is None
-                or state.estimator.input_shape != list(self.input_shape)):
-            state.estimator = ResourceEstimator(self.input_shape)
+        if self.input_shape is not None:
+            TicketRunState.of(runner).count_at(self.input_shape)
 
     def before_train(self, runner) -> None:
         require_searchable(unwrap(runner.model))
@@ -327,36 +257,24 @@ class SuperNetSearchHook(TicketEventHook):
             check_table(self.latency_table, unwrap(runner.model),
                         self.input_shape, exact=not self.penalty_weights)
         self._publish_input_shape(runner)
-        for optimizer in built_optimizers(runner):
-            self._step_hooks.append(
-                optimizer.register_step_pre_hook(self._add_penalty))
+        self.penalty.attach(built_optimizers(runner))
 
     def after_train(self, runner) -> None:
-        for h in self._step_hooks:
-            h.remove()
-        self._step_hooks = []
+        self.penalty.detach()
 
     def _profile(self, runner, data_batch) -> None:
         model = unwrap(runner.model)
         if self.input_shape is None:
-            inputs = data_batch['inputs'] if isinstance(data_batch,
-                                                        dict) else None
-            if inputs is None:
-                raise ValueError('input_shape is not set and cannot be read '
-                                 'from the batch: give input_shape=(H, W)')
-            self.input_shape = list(inputs[0].shape[-2:])
+            self.input_shape = batch_image_shape(data_batch)
         self._publish_input_shape(runner)
         units = require_searchable(model)
         macs = TicketRunState.of(runner).estimator.module_macs(model)
-        self.macs_per_channel = {
-            u.name: macs.get(u.name, 0) / max(u.channels, 1) for u in units}
+        self.macs_per_channel = per_channel(macs, units)
         guard_macs = macs
         if self.min_macs_shape and self.min_macs_shape != self.input_shape:
             guard_macs = ResourceEstimator(
                 self.min_macs_shape).module_macs(model)
-        self.guard_macs_per_channel = {
-            u.name: guard_macs.get(u.name, 0) / max(u.channels, 1)
-            for u in units}
+        self.guard_macs_per_channel = per_channel(guard_macs, units)
         if self.latency_table is not None:
             check_table(self.latency_table, model, self.input_shape)
         status = model_status(runner,
@@ -366,15 +284,12 @@ class SuperNetSearchHook(TicketEventHook):
                                                for u in units)
         self._cost = self._cost_model(self.cost_fixed)
         widths = unit_widths(model)
-        per_channel = per_channel_cost(self._cost, widths)
-        mean = sum(per_channel[n] * c for n, c in widths.items()) / max(
-            sum(widths.values()), 1)
-        self.penalty_weights = {n: p / mean for n, p in per_channel.items()}
+        self.penalty_weights = penalty_weights(self._cost, widths)
         self.supernet_cost = dict(params=status['params'],
                                   macs=status['macs'], **self._costs(model))
         if self.target is not None:
             # Frozen units are never shrunk: their cost is fixed too.
-            self.fixed_cost = self._cost.total(self._frozen(model))
+            self.fixed_cost = self._cost.total(frozen_unit_widths(model))
             self.budget = resolve_budget(
                 self.target, self._cost.total(widths), self.fixed_cost,
                 key=f'target_{self.cost}', unit=self._cost.unit_name)
@@ -387,8 +302,9 @@ class SuperNetSearchHook(TicketEventHook):
         # penalty here, never shrunk (see dead_channels).
         units = [u for u in find_searchable_units(unwrap(runner.model))
                  if u.norm.weight.requires_grad]
-        self._gammas = [u.norm.weight for u in units]
-        self._weights = [self.penalty_weights.get(u.name, 1.0) for u in units]
+        self.penalty.collect([u.norm.weight for u in units],
+                             [self.penalty_weights.get(u.name, 1.0)
+                              for u in units])
 
     # -- penalty -------------------------------------------------------------
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
@@ -401,29 +317,14 @@ class SuperNetSearchHook(TicketEventHook):
                 check_table(self.latency_table, unwrap(runner.model),
                             exact=False)
             self._cost = self._cost_model(self.cost_fixed)
-        if not self._gammas:
+        if not self.penalty.gammas:
             self._collect_gammas(runner)
         # Time done before this iteration.
         t = self.clock(runner).elapsed_before(runner.iter)
         rho = self.rho if self.budget is None else self.controlled_rho
         self.current_rho = rho if self.warmup == 0 else \
             rho * min(max(t, 0) / self.warmup, 1.0)
-
-    @torch.no_grad()
-    def _add_penalty(self, optimizer, args, kwargs) -> None:
-        rho = self.current_rho
-        if rho == 0:
-            return
-        # Only the γ this optimizer steps: with several optimizers (an
-        # OptimWrapperDict) each γ gets the penalty once.
-        stepped = {id(p) for group in optimizer.param_groups
-                   for p in group['params']}
-        for gamma, weight in zip(self._gammas, self._weights):
-            # A γ frozen after collection may keep a stale grad, which the
-            # optimizer would still step.
-            if gamma.requires_grad and gamma.grad is not None and \
-                    id(gamma) in stepped:
-                gamma.grad.add_(torch.sign(gamma), alpha=rho * weight)
+        self.penalty.rho = self.current_rho
 
     # -- shrinking -----------------------------------------------------------
     def after_train_iter(self, runner, batch_idx, data_batch=None,
@@ -446,84 +347,33 @@ class SuperNetSearchHook(TicketEventHook):
         emas = ema_models(runner)
         ema_units = {u.name: u for u in find_searchable_units(emas[0].module)
                      } if emas else {}
-        live, magnitude, channels = {}, {}, {}
-        ema_dead_macs = 0.0
-        for u in units:
-            if not u.norm.weight.requires_grad:
-                continue
-            mask = u.norm.weight.detach().abs() > self.threshold
-            source = u
-            if u.name in ema_units:
-                ema_live = ema_units[u.name].norm.weight.detach().abs() \
-                    > self.threshold
-                mask = ema_live if final else (mask | ema_live)
-                source = ema_units[u.name] if final else u
-                ema_dead_macs += int((~ema_live).sum()) * \
-                    self.guard_macs_per_channel.get(u.name, 0)
-            else:
-                ema_dead_macs += int((~mask).sum()) * \
-                    self.guard_macs_per_channel.get(u.name, 0)
-            magnitude[u.name] = source.norm.weight.detach().abs().cpu()
-            live[u.name] = round_live_channels(
-                mask.cpu(), magnitude[u.name], self.channel_divisor)
-            channels[u.name] = u.channels
+        live, magnitude, channels, ema_dead_macs = live_channel_masks(
+            units, ema_units, self.threshold, final,
+            self.guard_macs_per_channel, self.channel_divisor)
         if self.budget is not None:
             live = fit_cost(live, magnitude, self._cost, self.budget,
                             self.channel_divisor, trim=final,
-                            other=self._frozen(unwrap(runner.model)))
-        keep, dead_macs = {}, 0.0
-        for name, mask in live.items():
-            num_dead = channels[name] - int(mask.sum())
-            if num_dead:
-                keep[name] = mask.nonzero().flatten()
-                dead_macs += num_dead * self.guard_macs_per_channel.get(
-                    name, 0)
+                            other=frozen_unit_widths(unwrap(runner.model)))
+        keep, dead_macs = kept_indices(live, channels,
+                                       self.guard_macs_per_channel)
         if self.guard == 'reference':
             dead_macs = ema_dead_macs
         return keep, dead_macs
 
     def _steer_rho(self, runner, counts: Dict[str, int]) -> dict:
-        """Scale the controlled ρ by the cost of the subnet with ``counts``
-        live channels per unit against the budget path; what the event log
-        shows of it."""
-        key = self.cost
-        value = self._cost.total(counts)
+        """Steer ρ by the cost of the subnet with ``counts`` live channels
+        per unit; what the event log shows of it."""
         progress = (runner.iter + 1) / max(runner.max_iters, 1)
-        path = budget_path(progress, self.supernet_cost[key], self.budget)
-        used = self.controlled_rho
-        # Within 1e-4x and 1e4x of the starting ρ: a run cannot be
-        # driven to no penalty or to one that kills every channel at once.
-        self.controlled_rho = next_rho(
-            used, value, path, limits=(self.rho * 1e-4, self.rho * 1e4))
-        return {f'target_{key}': self.budget, f'path_{key}': path,
-                f'{key}_gap': value / self.budget - 1,
-                'controlled_rho': used, 'next_rho': self.controlled_rho}
+        self.controlled_rho, info = steer_rho(
+            self.controlled_rho, self.rho, self._cost.total(counts),
+            progress, self.supernet_cost[self.cost], self.budget, self.cost)
+        return info
 
-    def _refuse_empty_stages(self, runner, model, keep, final) -> None:
-        """Stop before a shrink that would leave a stage without a path."""
-        empty = emptied_stages(model, keep)
-        if not empty:
-            return
-        what = '; '.join(f'{stage}: all {units} units, {channels} channels'
-                         for stage, (units, channels) in empty.items())
-        epoch = event_epoch(runner, self.clock(runner))
-        when = f'{runner.iter + 1}' + (
-            f' (epoch {epoch})' if epoch is not None else '')
-        raise EmptyStageError(
-            f'the {"final shrink" if final else "shrink"} at iter '
-            f'{when} would remove every '
-            f'kernel path of {len(empty)} searchable stage(s) ({what}): '
-            f'their |gamma| are all at or below threshold={self.threshold:g}'
-            '. Lower threshold (or rho), or check the weights; the run '
-            'stops so that no degenerate ticket is saved')
-
-    def shrink(self, runner, final: bool = False) -> None:
-        """One shrink event (rank 0 decides, every rank applies)."""
-        # NaN γ compare False with the threshold: all channels would die.
-        self.check_finite_state(runner, 'the shrink')
-        keep, dead_macs = broadcast_object(self.dead_channels(runner, final))
+    def _shrink_nothing(self, runner, keep, dead_macs: float,
+                        guarded: bool, final: bool) -> None:
+        """A shrink event that removes no channel: the guard held it back
+        or nothing is dead."""
         model = unwrap(runner.model)
-        guarded = not final and dead_macs < self.min_macs
         if not keep and not guarded and self.guard == 'reference':
             # The reference rebuilds every block once the guard passes,
             # which resets the masks though no channel goes.
@@ -535,32 +385,45 @@ class SuperNetSearchHook(TicketEventHook):
                 self._steer_rho(runner, unit_widths(model))
             runner.call_hook('after_shrink', plan=ShrinkPlan())
             return
+        shape = 'x'.join(map(str, self.min_macs_shape
+                             or self.input_shape))
+        budget = ''
+        if self.budget is not None:
+            # The subnet this shrink would have left.
+            steer = self._steer_rho(runner, {
+                u.name: len(keep[u.name]) if u.name in keep else
+                u.channels for u in find_searchable_units(model)})
+            budget = (f'; {self.cost} gap to the budget '
+                      f'{steer[self.cost + "_gap"]:+.1%}'
+                      f', rho {steer["controlled_rho"]:.3g} -> '
+                      f'{steer["next_rho"]:.3g}')
+        # The guard counts at min_macs_shape, whatever input_shape is;
+        # the last shrink has no guard, it only finds nothing dead.
+        why = (f'dead channels hold {dead_macs:.3g} MACs counted at '
+               f'min_macs_shape={shape} (< min_macs='
+               f'{self.min_macs:.3g})') if guarded else (
+                   f'no channel has |gamma| <= threshold='
+                   f'{self.threshold:g}')
+        print_log(
+            f'[SuperTickets] {"final " if final else ""}shrink '
+            f'{"skipped" if guarded else "removes nothing"} at iter '
+            f'{runner.iter + 1}: {why}{budget}', logger='current')
+
+    def shrink(self, runner, final: bool = False) -> None:
+        """One shrink event (rank 0 decides, every rank applies)."""
+        # NaN γ compare False with the threshold: all channels would die.
+        self.check_finite_state(runner, 'the shrink')
+        keep, dead_macs = broadcast_object(self.dead_channels(runner, final))
+        model = unwrap(runner.model)
+        guarded = not final and dead_macs < self.min_macs
         if not keep or guarded:
-            shape = 'x'.join(map(str, self.min_macs_shape
-                                 or self.input_shape))
-            budget = ''
-            if self.budget is not None:
-                # The subnet this shrink would have left.
-                steer = self._steer_rho(runner, {
-                    u.name: len(keep[u.name]) if u.name in keep else
-                    u.channels for u in find_searchable_units(model)})
-                budget = (f'; {self.cost} gap to the budget '
-                          f'{steer[self.cost + "_gap"]:+.1%}'
-                          f', rho {steer["controlled_rho"]:.3g} -> '
-                          f'{steer["next_rho"]:.3g}')
-            # The guard counts at min_macs_shape, whatever input_shape is;
-            # the last shrink has no guard, it only finds nothing dead.
-            why = (f'dead channels hold {dead_macs:.3g} MACs counted at '
-                   f'min_macs_shape={shape} (< min_macs='
-                   f'{self.min_macs:.3g})') if guarded else (
-                       f'no channel has |gamma| <= threshold='
-                       f'{self.threshold:g}')
-            print_log(
-                f'[SuperTickets] {"final " if final else ""}shrink '
-                f'{"skipped" if guarded else "removes nothing"} at iter '
-                f'{runner.iter + 1}: {why}{budget}', logger='current')
+            self._shrink_nothing(runner, keep, dead_macs, guarded, final)
             return
-        self._refuse_empty_stages(runner, model, keep, final)
+        epoch = event_epoch(runner, self.clock(runner))
+        refuse_emptied_stages(
+            model, keep, f'the {"final " if final else ""}shrink at iter '
+            f'{runner.iter + 1}' + (f' (epoch {epoch})' if epoch is not None
+                                    else ''), self.threshold)
         dead = {u.name: u.channels - len(keep[u.name])
                 for u in find_searchable_units(model) if u.name in keep}
         removed = sum(dead.values())
@@ -580,57 +443,22 @@ class SuperNetSearchHook(TicketEventHook):
         event = 'final shrink' if final else 'shrink'
         report_event(runner, event, status, clock=self.clock(runner))
         if self._latency is not None:
-            table = self.latency_table
+            share = status['latency'] / self.supernet_cost['latency']
             print_log(
                 f'[SuperTickets] {event}: predicted latency '
-                f'{status["latency"]:.2f} ms ('
-                f'{status["latency"] / self.supernet_cost["latency"]:.3f} of '
-                f'the supernet) in {table.runtime} with '
-                f'{table.data["threads"]} thread(s) at '
-                f'{table.shape[0]}x{table.shape[1]}, MACs '
+                f'{status["latency"]:.2f} ms ({share:.3f} of the supernet) '
+                f'in {self.latency_table.measured_on}, MACs '
                 f'{format_count(status["macs"])}', logger='current')
 
     # -- checkpoints ---------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        self.save_ticket_state(runner, checkpoint, 'search', dict(
-            penalty_weights=self.penalty_weights,
-            macs_per_channel=self.macs_per_channel,
-            guard_macs_per_channel=self.guard_macs_per_channel,
-            supernet_cost=self.supernet_cost,
-            input_shape=self.input_shape,
-            channel_divisor=self.channel_divisor,
-            rho=self.rho,
-            target_macs=self.target_macs,
-            cost=self.cost,
-            target_latency=self.target_latency,
-            cost_fixed=self.cost_fixed,
-            controlled_rho=self.controlled_rho,
-            **{f'budget_{self.cost}': self.budget,
-               f'fixed_{self.cost}': self.fixed_cost}))
+        self.save_ticket_state(runner, checkpoint, 'search',
+                               search_state(self))
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = self.load_ticket_state(runner, checkpoint, 'search')
         if state:
-            self.penalty_weights = dict(state['penalty_weights'])
-            self.macs_per_channel = dict(state['macs_per_channel'])
-            # Checkpoints from before the guard had its own size counted it
-            # at input_shape.
-            self.guard_macs_per_channel = dict(
-                state.get('guard_macs_per_channel',
-                          state['macs_per_channel']))
-            self.supernet_cost = dict(state['supernet_cost'])
-            self.input_shape = state['input_shape']  # checked on read
-            if state.get('cost', 'macs') != self.cost:
-                raise ValueError(
-                    f'the checkpoint was searched with cost='
-                    f'{state.get("cost", "macs")!r}, this hook has cost='
-                    f'{self.cost!r}: resume with the same cost')
-            # Checkpoints from before the budget had none.
-            self.budget = state.get(f'budget_{self.cost}')
-            self.fixed_cost = state.get(f'fixed_{self.cost}', 0.0)
-            # Before it was saved, only the search's fixed MACs were.
-            self.cost_fixed = state.get('cost_fixed', self.fixed_cost)
-            self.controlled_rho = state.get('controlled_rho', self.rho)
+            restore_search_state(self, state)
             self._publish_input_shape(runner)
             self._cost = None
-        self._gammas = []
+        self.penalty.collect([], [])
