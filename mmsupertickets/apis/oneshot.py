@@ -34,235 +34,98 @@ retraining run keep the full searched architecture (``_KeepTicketMeta``).
 Costs are counted with :func:`mmsupertickets.flops.complexity` at the
 search's profiling input size: the dense subnet, the sparse ticket (exact
 per layer) and the dense MACs × global density that the paper reports.
+
+Step 1 lives in :mod:`~mmsupertickets.apis.oneshot_ticket`, step 2 in
+:mod:`~mmsupertickets.apis.oneshot_retrain`; both build their runners with
+:mod:`~mmsupertickets.apis.oneshot_runner`.
 """
-import copy
-import itertools
 import json
 import os
 import os.path as osp
-import time
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
-import torch
-from mmengine.config import Config
-from mmengine.dist import barrier, is_main_process
-from mmengine.hooks import Hook
+from mmengine.dist import is_main_process
 from mmengine.logging import print_log
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 from mmsupertickets.engine.hooks.oneshot_pruning_hook import OneShotPruningHook
-from mmsupertickets.engine.run_state import TicketRunState
-from mmsupertickets.engine.runner_surgery import full_arch, unwrap
-from mmsupertickets.engine.ticket_meta import (
-    META_KEY,
-    is_ticket_hook,
-    ticket_meta,
-    writable_ticket_meta,
-)
-from mmsupertickets.flops import complexity
 from mmsupertickets.pruning.builder import (
     check_ratio,
     check_ratios,
     check_scope,
     check_scorers,
-    part_name,
 )
 from mmsupertickets.pruning.prunable import DEFAULT_EXCLUDE
-from mmsupertickets.structures.value_checks import (
-    check_input_shape,
-    check_ticket_section,
+from mmsupertickets.structures.value_checks import check_input_shape
+
+from .oneshot_options import OneShotOptions, result_name
+from .oneshot_retrain import (
+    RetrainResult,
+    retrain_loop,
+    retrain_with_fixed_masks,
 )
-from mmsupertickets.utils.atomic_write import save_checkpoint_atomically
+
+# MetricsRecorder and scalar_metrics are re-exported: analysis/sweep.py
+# imports them from here.
+from .oneshot_runner import (  # noqa: F401
+    MetricsRecorder,
+    base_config,
+    eval_mode,
+    scalar_metrics,
+)
+from .oneshot_ticket import OneShotTicket, prune_and_evaluate
 
 __all__ = [
     'OneShotPruningHook', 'check_ratios', 'check_scorers', 'result_name',
     'prune_oneshot', 'run_sweep'
 ]
 
-_RUN_COUNTER = itertools.count()
+
+def _existing_file(checkpoint: str) -> str:
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint file {checkpoint!r} does not '
+                                'exist')
+    return checkpoint
 
 
-def result_name(scorer, ratio: float) -> str:
-    """``'<scorer>_<ratio>'``, e.g. ``'snip_0.93'``: the run's file stem."""
-    return f'{part_name(scorer)}_{ratio:g}'
+def _result_record(config, checkpoint: str, options: OneShotOptions,
+                   ticket: OneShotTicket, mode: str, run_dir: str,
+                   retrained: Optional[RetrainResult]) -> dict:
+    """The record :func:`prune_oneshot` returns and writes as JSON."""
+    costs = ticket.complexity
+    result = dict(
+        method='S+P', scorer=options.scorer, scope=options.scope,
+        ratio=options.ratio, sparsity=ticket.sparsity,
+        kept_weights=ticket.kept, prunable_weights=ticket.total,
+        config=config if isinstance(config, str) else getattr(
+            config, 'filename', None),
+        checkpoint=checkpoint, ticket=ticket.path, eval_split=mode,
+        input_shape=costs['input_shape'], seed=options.seed,
+        iterative=options.iterative, complexity=costs,
+        metrics=dict(oneshot=ticket.metrics, retrained=None),
+        retrain=None, work_dirs=dict(oneshot=osp.join(run_dir, 'oneshot')))
+    if retrained is not None:
+        result['metrics']['retrained'] = retrained.metrics
+        result['sparsity_after_retrain'] = retrained.sparsity
+        result['masks_fixed'] = retrained.masks_fixed
+        result['retrain'] = retrained.loop
+        result['work_dirs']['retrain'] = retrained.work_dir
+    return result
 
 
-def _type_name(hook_cfg) -> str:
-    t = hook_cfg.get('type') if isinstance(hook_cfg, dict) else \
-        type(hook_cfg)
-    return t if isinstance(t, str) else getattr(t, '__name__', str(t))
+def _write_json(result: dict, path: str) -> None:
+    with open(path + '.tmp', 'w') as f:
+        json.dump(result, f, indent=2, default=str)
+    os.replace(path + '.tmp', path)
 
 
-def scalar_metrics(metrics: Optional[dict]) -> Optional[Dict[str, float]]:
-    if metrics is None:
-        return None
-    out = {}
-    for k, v in metrics.items():
-        try:
-            out[k] = float(v)
-        except (TypeError, ValueError):
-            pass  # per-class tables and the like: not a scalar
-    return out
-
-
-class MetricsRecorder(Hook):
-    """Keeps the metrics of the last validation/test and when it ran."""
-
-    priority = 'VERY_LOW'
-
-    def __init__(self):
-        self.metrics = None
-        self.at_iter = None
-
-    def after_val_epoch(self, runner, metrics=None) -> None:
-        self.metrics, self.at_iter = metrics, runner.iter
-
-    def after_test_epoch(self, runner, metrics=None) -> None:
-        self.metrics, self.at_iter = metrics, runner.iter
-
-
-class _KeepTicketMeta(Hook):
-    """Carries the search and one-shot state of the ticket into every
-    checkpoint of the retraining run (the pruning hook writes the
-    architecture and masks), so they load like the search checkpoint."""
-
-    priority = 44  # before ProgressivePruningHook (45), which keeps it
-
-    def __init__(self, meta: dict):
-        self.search = meta.get('search')
-        self.oneshot = meta.get('oneshot')
-
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        meta = writable_ticket_meta(checkpoint)
-        if self.search is not None:
-            meta.setdefault('search', self.search)
-        if self.oneshot is not None:
-            meta.setdefault('oneshot', self.oneshot)
-
-
-def _eval_mode(cfg: Config) -> str:
-    if all(cfg.get(k) is not None
-           for k in ('val_dataloader', 'val_cfg', 'val_evaluator')):
-        return 'val'
-    if all(cfg.get(k) is not None
-           for k in ('test_dataloader', 'test_cfg', 'test_evaluator')):
-        return 'test'
-    raise ValueError('the config can evaluate nothing: it needs '
-                     'val_dataloader/val_cfg/val_evaluator or the test_ '
-                     'ones')
-
-
-def _is_iter_based(train_cfg: dict) -> bool:
-    loop = train_cfg.get('type')
-    if loop is not None:
-        name = loop if isinstance(loop, str) else loop.__name__
-        return 'Iter' in name
-    return not train_cfg.get('by_epoch', True)
-
-
-def retrain_loop(cfg: Config, iters: Optional[int] = None,
-                 epochs: Optional[int] = None, start_iter: int = 0,
-                 start_epoch: int = 0) -> dict:
-    """The ``train_cfg`` of the fine-tuning run.
-
-    With neither ``iters`` nor ``epochs`` the config's own loop is kept.
-    ``epochs`` needs an epoch-based config (an iteration-based one usually
-    samples forever, so an epoch is not defined by its loader). A run that
-    resumes the search at ``start_iter``/``start_epoch`` fine-tunes for
-    ``iters``/``epochs`` more, or to the end of the config's schedule.
-    """
-    if iters is not None and epochs is not None:
-        raise ValueError('give retrain iters or epochs, not both '
-                         f'(iters={iters}, epochs={epochs})')
-    train_cfg = copy.deepcopy(dict(cfg.get('train_cfg') or {}))
-    if not train_cfg:
-        raise ValueError('retraining needs the config\'s train_cfg, '
-                         'train_dataloader and optim_wrapper')
-    if iters is not None:
-        if int(iters) != iters or iters <= 0:
-            raise ValueError(f'retrain iters={iters!r} must be a positive '
-                             'integer')
-        # Validate once, at the end: that is the number reported.
-        end = start_iter + int(iters)
-        return dict(type='IterBasedTrainLoop', max_iters=end,
-                    val_interval=end)
-    if epochs is not None:
-        if int(epochs) != epochs or epochs <= 0:
-            raise ValueError(f'retrain epochs={epochs!r} must be a positive '
-                             'integer')
-        if _is_iter_based(train_cfg):
-            raise ValueError(
-                f'retrain epochs={epochs} needs an epoch-based train loop, '
-                f'but the config trains by iterations ({train_cfg}); give '
-                'the number of iterations instead')
-        end = start_epoch + int(epochs)
-        return dict(type='EpochBasedTrainLoop', max_epochs=end,
-                    val_interval=end)
-    unit = 'iters' if _is_iter_based(train_cfg) else 'epochs'
-    end = train_cfg.get(f'max_{unit}')
-    done = start_iter if unit == 'iters' else start_epoch
-    if end is not None and done >= end:
-        raise ValueError(
-            f'the search checkpoint is at {done} of the config\'s {end} '
-            f'{"iterations" if unit == "iters" else "epochs"}: '
-            'resuming its schedule leaves nothing to retrain; give retrain '
-            'iters or epochs')
-    return train_cfg
-
-
-def _base_config(config, cfg_options: Optional[dict]) -> Config:
-    cfg = config if isinstance(config, Config) else Config.fromfile(config)
-    cfg = copy.deepcopy(cfg)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    hooks = list(cfg.get('custom_hooks') or [])
-    dropped = [_type_name(h) for h in hooks if is_ticket_hook(h)]
-    if dropped:
-        print_log(f'[SuperTickets] S+P baseline: not running {dropped} of '
-                  'the config (the subnet stays as searched, the masks are '
-                  'the one-shot ones)', logger='current')
-    cfg.custom_hooks = [h for h in hooks if not is_ticket_hook(h)]
-    cfg.resume = False
-    return cfg
-
-
-def _build_runner(cfg: Config, work_dir: str, load_from: str,
-                  stage: str) -> Runner:
-    cfg = copy.deepcopy(cfg)
-    cfg.work_dir = work_dir
-    cfg.load_from = load_from
-    # Logger and visualizer instances are looked up by experiment name:
-    # every runner of the sweep needs its own, or it writes into the
-    # previous run's files.
-    cfg.experiment_name = (f'{stage}_{time.strftime("%Y%m%d_%H%M%S")}_'
-                           f'{os.getpid()}_{next(_RUN_COUNTER)}')
-    if 'runner_type' in cfg:
-        with RUNNERS.switch_scope_and_registry(
-                cfg.get('default_scope')) as runners:
-            return runners.build(cfg)
-    return Runner.from_cfg(cfg)
-
-
-def _evaluate(runner: Runner, mode: str) -> dict:
-    return runner.val() if mode == 'val' else runner.test()
-
-
-def prune_oneshot(config,
-                  checkpoint: str,
-                  scorer: str,
-                  ratio: float,
-                  work_dir: str,
-                  retrain: bool = False,
+def prune_oneshot(config, checkpoint: str, scorer: str, ratio: float,
+                  work_dir: str, retrain: bool = False,
                   retrain_iters: Optional[int] = None,
                   retrain_epochs: Optional[int] = None,
                   scope: str = 'global',
-                  exclude: Sequence[str] = DEFAULT_EXCLUDE,
-                  seed: int = 0,
-                  snip_batches: int = 100,
-                  snip_bn: str = 'eval',
-                  iterative: bool = False,
-                  retrain_resume: bool = True,
+                  exclude: Sequence[str] = DEFAULT_EXCLUDE, seed: int = 0,
+                  snip_batches: int = 100, snip_bn: str = 'eval',
+                  iterative: bool = False, retrain_resume: bool = True,
                   input_shape: Optional[Sequence[int]] = None,
                   cfg_options: Optional[dict] = None) -> dict:
     """One S+P run: prune the searched subnet once, evaluate, (retrain).
@@ -318,135 +181,28 @@ def prune_oneshot(config,
     check_scope(scope)
     input_shape = check_input_shape(input_shape, 'input_shape',
                                     allow_none=True)
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint file {checkpoint!r} does not '
-                                'exist')
-    checkpoint = osp.abspath(checkpoint)
-    cfg = _base_config(config, cfg_options)
-    mode = _eval_mode(cfg)
+    checkpoint = osp.abspath(_existing_file(checkpoint))
+    cfg = base_config(config, cfg_options)
+    mode = eval_mode(cfg)
     if retrain:
         # Only the loop's length is checked here; where the search stopped
         # is known once its checkpoint is loaded.
         retrain_loop(cfg, retrain_iters, retrain_epochs)
-    name = result_name(scorer, ratio)
-    run_dir = osp.join(osp.abspath(work_dir), name)
-
-    # 1. One-shot prune, then evaluate the pruned subnet.
-    runner = _build_runner(cfg, osp.join(run_dir, 'oneshot'), checkpoint,
-                           f'{name}_oneshot')
-    hook = OneShotPruningHook(ratio, scorer=scorer, scope=scope,
-                              exclude=exclude, seed=seed,
-                              snip_batches=snip_batches, snip_bn=snip_bn,
-                              iterative=iterative)
-    runner.register_hook(hook)
-    metrics_oneshot = scalar_metrics(_evaluate(runner, mode))
-    source_meta = copy.deepcopy(ticket_meta(hook.loaded) or {})
-    search = check_ticket_section(
-        'search', source_meta.get('search'), f'meta.{META_KEY}.search',
-        repr(checkpoint)) or {}
-    # Count at the size the search profiled at (its default: the first
-    # training images), so S+P and SuperTickets costs compare.
-    input_shape = (input_shape or search.get('input_shape')
-                   or check_input_shape(hook.batch_shape(runner),
-                                        'the first training batch'))
-    model = unwrap(runner.model)
-    prunable = list(hook.prunable(runner))
-    kept, total = hook.masks.kept_and_total(model, prunable)
-    sparsity = 1 - kept / max(total, 1)
-    dense = complexity(model, input_shape)
-    sparse = complexity(model, input_shape, hook.masks.densities(prunable))
-    masks = hook.masks.state_dict()
-
-    # The one-shot ticket: the checkpoint's weights (untouched by the
-    # evaluation) with the masks, loadable by tools/test.py and by the
-    # retraining run.
-    new_meta = copy.deepcopy(source_meta)
-    new_meta['arch'] = full_arch(runner)
-    new_meta['pruning'] = dict(masks=masks, events=1, last_ratio=ratio,
-                               target_sparsity=ratio)
-    new_meta['oneshot'] = dict(scorer=scorer, scope=scope, ratio=ratio,
-                               seed=seed, source=checkpoint,
-                               iterative=iterative)
-    if scorer == 'snip':
-        new_meta['oneshot'].update(snip_batches=snip_batches,
-                                   snip_bn=snip_bn)
-    meta = copy.deepcopy(hook.loaded['meta'])
-    meta[META_KEY] = new_meta
-    ticket_path = osp.join(run_dir, 'oneshot_ticket.pth')
-    start = dict(iter=int(meta.get('iter', 0)), epoch=int(meta.get('epoch',
-                                                                  0)))
-    if is_main_process():
-        # The search run's optimizer, schedule and EMA go along, so that
-        # the retraining can resume them.
-        save_checkpoint_atomically(
-            dict(hook.loaded, meta=meta), ticket_path)
-    barrier()
-    del runner, hook
-
-    result = dict(
-        method='S+P', scorer=scorer, scope=scope, ratio=ratio,
-        sparsity=sparsity, kept_weights=kept, prunable_weights=total,
-        config=config if isinstance(config, str) else getattr(
-            config, 'filename', None),
-        checkpoint=checkpoint, ticket=ticket_path, eval_split=mode,
-        input_shape=input_shape, seed=seed, iterative=iterative,
-        complexity=dict(
-            input_shape=input_shape,
-            supernet=search.get('supernet_cost'),
-            dense_subnet=dict(params=dense['params'], macs=dense['macs']),
-            sparse=dict(params=sparse['sparse_params'],
-                        macs=sparse['sparse_macs']),
-            macs_x_global_density=sparse['macs_x_global_density']),
-        metrics=dict(oneshot=metrics_oneshot, retrained=None),
-        retrain=None, work_dirs=dict(oneshot=osp.join(run_dir, 'oneshot')))
-
-    # 2. Fine-tune with the masks fixed, then evaluate again.
+    options = OneShotOptions(scorer, ratio, scope, exclude, seed,
+                             snip_batches, snip_bn, iterative)
+    run_dir = osp.join(osp.abspath(work_dir), options.name)
+    ticket = prune_and_evaluate(cfg, checkpoint, options, run_dir, mode,
+                                input_shape)
+    retrained = None
     if retrain:
-        rcfg = copy.deepcopy(cfg)
-        train_cfg = retrain_loop(
-            cfg, retrain_iters, retrain_epochs,
-            **(dict(start_iter=start['iter'], start_epoch=start['epoch'])
-               if retrain_resume else {}))
-        rcfg.train_cfg = train_cfg
-        rcfg.resume = retrain_resume
-        rcfg.custom_hooks = list(rcfg.custom_hooks) + [
-            dict(type='ProgressivePruningHook', target_sparsity=ratio,
-                 prune_interval=None, scorer=scorer, scope=scope,
-                 exclude=list(exclude), seed=seed)
-        ]
-        retrain_dir = osp.join(run_dir, 'retrain')
-        runner = _build_runner(rcfg, retrain_dir, ticket_path,
-                               f'{name}_retrain')
-        recorder = MetricsRecorder()
-        runner.register_hook(recorder)
-        runner.register_hook(_KeepTicketMeta(new_meta))
-        runner.train()
-        if recorder.metrics is None or recorder.at_iter != runner.iter:
-            # The loop did not evaluate the final model.
-            _evaluate(runner, mode)
-        pp = TicketRunState.of(runner).mask_owner
-        model = unwrap(runner.model)
-        after = pp.masks.state_dict()
-        fixed = after.keys() == masks.keys() and all(
-            torch.equal(after[k], masks[k]) for k in masks)
-        result['metrics']['retrained'] = scalar_metrics(recorder.metrics)
-        result['sparsity_after_retrain'] = pp.sparsity(runner)
-        result['masks_fixed'] = bool(fixed)
-        result['retrain'] = dict(train_cfg=dict(train_cfg),
-                                 iters=runner.iter, epochs=runner.epoch,
-                                 resumed=retrain_resume,
-                                 start=start if retrain_resume else dict(
-                                     iter=0, epoch=0))
-        result['work_dirs']['retrain'] = retrain_dir
-        if not fixed:
-            raise RuntimeError(f'{name}: the masks changed while retraining')
-        del runner, pp
-
+        retrained = retrain_with_fixed_masks(
+            cfg, ticket, options, run_dir, mode, retrain_iters,
+            retrain_epochs, retrain_resume)
+    result = _result_record(config, checkpoint, options, ticket, mode,
+                            run_dir, retrained)
     if is_main_process():
-        out = osp.join(osp.abspath(work_dir), f'{name}.json')
-        with open(out + '.tmp', 'w') as f:
-            json.dump(result, f, indent=2, default=str)
-        os.replace(out + '.tmp', out)
+        _write_json(result, osp.join(osp.abspath(work_dir),
+                                     f'{options.name}.json'))
     return result
 
 
@@ -474,9 +230,7 @@ def run_sweep(config,
     """
     scorers = check_scorers(scorers)
     ratios = check_ratios(ratios)
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint file {checkpoint!r} does not '
-                                'exist')
+    _existing_file(checkpoint)
     results = []
     for scorer in scorers:
         source, below = checkpoint, False
