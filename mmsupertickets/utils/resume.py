@@ -207,41 +207,81 @@ def find_resumable_checkpoint(work_dir: Union[str, Path],
         NoResumableCheckpointError: checkpoint files exist, none complete.
         OutsideWorkDirError: ``last_checkpoint`` names a file outside the
             work dir.
+
+    Example:
+        >>> find_resumable_checkpoint('work_dirs/run', cfg)  # doctest: +SKIP
+        '/home/me/work_dirs/run/iter_8000.pth'
     """
     # Absolute paths: last_checkpoint holds one (the runner's work_dir).
     work_dir = osp.abspath(os.fspath(work_dir))
-    paths = []
-    if osp.isdir(work_dir):
-        paths = sorted(
-            osp.join(work_dir, name) for name in os.listdir(work_dir)
-            if _CHECKPOINT_NAME.match(name))
+    paths = _checkpoint_files(work_dir)
     pointer = osp.join(work_dir, 'last_checkpoint')
-    recorded, pointer_problem = None, None
-    if osp.isfile(pointer):
-        with open(pointer) as f:
-            recorded = f.read().strip() or None
-        if recorded is not None:
-            recorded = osp.abspath(osp.expanduser(recorded))
-        else:
-            pointer_problem = 'the file is empty'
-    foreign = None
-    if recorded is not None and not any(
-            _inside(recorded, folder)
-            for folder in _checkpoint_folders(work_dir, cfg)):
-        here = osp.join(work_dir, osp.basename(recorded))
-        if osp.isfile(here):
-            # A moved or copied work dir still names its old place.
-            print_log(
-                f'last_checkpoint names {recorded}, outside the work dir; '
-                f'taking {here}, the file of that name inside it.',
-                logger='current',
-                level=logging.WARNING)
-            recorded = here
-        else:
-            foreign, recorded = recorded, None
+    recorded, pointer_problem = _read_pointer(pointer)
+    recorded, foreign = _resolve_recorded(work_dir, cfg, recorded)
     if recorded is not None and recorded not in paths:
         paths.append(recorded)
 
+    metas, rejected = _read_candidates(paths)
+    if foreign is not None:
+        own = _newest_own(metas, cfg) if metas else None
+        raise OutsideWorkDirError(work_dir, foreign, own)
+    if not metas:
+        if rejected or pointer_problem:
+            if pointer_problem:
+                rejected.append((pointer, pointer_problem))
+            raise NoResumableCheckpointError(work_dir, rejected)
+        return None
+    if recorded in metas:
+        return _recorded_or_later(metas, recorded)
+    return _newest_complete(metas, cfg, recorded)
+
+
+def _checkpoint_files(work_dir: str) -> List[str]:
+    """The ``iter_<n>.pth`` / ``epoch_<n>.pth`` files in ``work_dir``."""
+    if not osp.isdir(work_dir):
+        return []
+    return sorted(
+        osp.join(work_dir, name) for name in os.listdir(work_dir)
+        if _CHECKPOINT_NAME.match(name))
+
+
+def _read_pointer(pointer: str) -> Tuple[Optional[str], Optional[str]]:
+    """``(recorded path, None)`` from ``last_checkpoint``, ``(None,
+    problem)`` when it is empty, ``(None, None)`` without the file."""
+    if not osp.isfile(pointer):
+        return None, None
+    with open(pointer) as f:
+        recorded = f.read().strip() or None
+    if recorded is None:
+        return None, 'the file is empty'
+    return osp.abspath(osp.expanduser(recorded)), None
+
+
+def _resolve_recorded(work_dir: str, cfg: Any, recorded: Optional[str]
+                      ) -> Tuple[Optional[str], Optional[str]]:
+    """``(file to resume, foreign file)`` for the recorded file: itself
+    when it is inside the work dir, else the file of its name inside, else
+    ``(None, recorded)``."""
+    if recorded is None or any(
+            _inside(recorded, folder)
+            for folder in _checkpoint_folders(work_dir, cfg)):
+        return recorded, None
+    here = osp.join(work_dir, osp.basename(recorded))
+    if not osp.isfile(here):
+        return None, recorded
+    # A moved or copied work dir still names its old place.
+    print_log(
+        f'last_checkpoint names {recorded}, outside the work dir; '
+        f'taking {here}, the file of that name inside it.',
+        logger='current',
+        level=logging.WARNING)
+    return here, None
+
+
+def _read_candidates(
+        paths: List[str]
+) -> Tuple[Dict[str, Dict[str, Any]], List[Tuple[str, str]]]:
+    """The meta of each resumable file, and each other file with why."""
     metas, rejected = {}, []
     for path in paths:
         meta, why = _read_meta(path)
@@ -253,36 +293,37 @@ def find_resumable_checkpoint(work_dir: Union[str, Path],
                 level=logging.WARNING)
         else:
             metas[path] = meta
-    if foreign is not None:
-        own = _newest_own(metas, cfg) if metas else None
-        raise OutsideWorkDirError(work_dir, foreign, own)
-    if not metas:
-        if rejected or pointer_problem:
-            if pointer_problem:
-                rejected.append((pointer, pointer_problem))
-            raise NoResumableCheckpointError(work_dir, rejected)
-        return None
+    return metas, rejected
 
-    if recorded in metas:
-        run = metas[recorded].get('experiment_name')
-        later = [
-            p for p in metas if p != recorded
-            and metas[p].get('experiment_name') == run
-            and _step(metas[p]) > _step(metas[recorded])
-        ]
-        if not later:
-            print_log(
-                f'Resuming from {recorded} (named in last_checkpoint, '
-                f'step {_step(metas[recorded])[0]}).',
-                logger='current')
-            return recorded
-        chosen = _newest(metas, later)
+
+def _recorded_or_later(metas: Dict[str, Dict[str, Any]],
+                       recorded: str) -> str:
+    """The complete recorded file, or the newest file the same run saved
+    after it (``last_checkpoint`` lags)."""
+    run = metas[recorded].get('experiment_name')
+    later = [
+        p for p in metas if p != recorded
+        and metas[p].get('experiment_name') == run
+        and _step(metas[p]) > _step(metas[recorded])
+    ]
+    if not later:
         print_log(
-            f'Resuming from {chosen}: the same run saved it after '
-            f'{recorded}, which last_checkpoint still names.',
+            f'Resuming from {recorded} (named in last_checkpoint, '
+            f'step {_step(metas[recorded])[0]}).',
             logger='current')
-        return chosen
+        return recorded
+    chosen = _newest(metas, later)
+    print_log(
+        f'Resuming from {chosen}: the same run saved it after '
+        f'{recorded}, which last_checkpoint still names.',
+        logger='current')
+    return chosen
 
+
+def _newest_complete(metas: Dict[str, Dict[str, Any]], cfg: Any,
+                     recorded: Optional[str]) -> str:
+    """The complete file of the highest step, this run's own first, when
+    the recorded file is not complete."""
     chosen = _newest_own(metas, cfg)
     why = (f'last_checkpoint names {recorded!r}, which is not complete'
            if recorded is not None else 'there is no usable last_checkpoint')
