@@ -5,7 +5,7 @@ Variant a: the stock model + ProgressivePruningHook, 2 iterations through
 the stock runner, export, reload through the stock inference API.
 Variant b (HRNet backbones): SuperTicketHRNet(out_channels=<stock widths>)
 and the three SuperTickets hooks, the same steps. See
-mmsupertickets/testing/dropin.py and docs/en/user_guides/dropin_configs.md.
+mmsupertickets/testing/dropin*.py and docs/en/user_guides/dropin_configs.md.
 
 Example::
 
