@@ -11,7 +11,7 @@ branch) are timed once.
 import copy
 import datetime
 import json
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -171,6 +171,10 @@ def measure_table(model: nn.Module,
         units alone at full width: timed alone, units miss what they cost
         inside the model (their block's sum and output BN, caches), which
         the factor spreads over them in proportion.
+
+    Example:
+        >>> table = measure_table(model, (512, 1024),  # doctest: +SKIP
+        ...                       runtime='onnxruntime', clock='cpu')
     """
     check_runtime(runtime, device)
     for value, key in ((rounds, 'rounds'), (threads, 'threads')):
@@ -181,12 +185,52 @@ def measure_table(model: nn.Module,
     shape = [int(s) for s in shape]
     units = describe_units(model, shape, divisors, points)
     modules = {u.name: u.module for u in find_searchable_units(model)}
-    # One timed entry per distinct (signature, input, width).
+    groups = _same_units(modules, units)
+    fns = _unit_runners(modules, units, groups, runtime, threads, device)
+    fns.update(_model_runners(model, shape, runtime, threads, device))
+    log(f'timing {len(fns) - 2} unit and call entries ({len(units)} units, '
+        f'{len(groups)} distinct) and 2 models in {runtime} on {device}, '
+        f'{threads} thread(s): {rounds} rounds after {warmup} warm-up')
+    times = {k: summarize(v) for k, v in time_round_robin(
+        fns, rounds, warmup, clock).items()}
+    _store_unit_times(units, groups, times)
+    fixed = times['empty']['median']
+    supernet = times['supernet']['median']
+    speed = fastest_divisor(units)
+    data = dict(
+        format=TABLE_FORMAT, runtime=runtime, device=device,
+        threads=threads, shape=shape, batch=1,
+        fixed_ms=fixed, supernet_ms=supernet,
+        default_divisor=int(min(speed, key=speed.get)),
+        divisors=_divisor_scales(units, divisors, supernet - fixed, speed),
+        units=units,
+        measurement=dict(
+            rounds=rounds, warmup=warmup, clock=clock,
+            statistic='median; iqr = [25th, 75th] percentile',
+            points=points, supernet_iqr=times['supernet']['iqr'],
+            fixed_iqr=times['empty']['iqr'], versions=library_versions(
+                runtime), machine=machine(), config=config,
+            created=datetime.datetime.now().astimezone().strftime(
+                '%Y-%m-%d %H:%M %Z')))
+    return LatencyTable(data, config or 'the measured table')
+
+
+def _same_units(modules: Dict[str, nn.Module], units: Dict[str, dict]
+                ) -> Dict[str, List[str]]:
+    """Units by (type, signature, input): each group is timed once."""
     groups = {}
     for name, unit in units.items():
         key = json.dumps([type(modules[name]).__name__, unit['signature'],
                           unit['input']], sort_keys=True)
         groups.setdefault(key, []).append(name)
+    return groups
+
+
+def _unit_runners(modules: Dict[str, nn.Module], units: Dict[str, dict],
+                  groups: Dict[str, List[str]], runtime: str, threads: int,
+                  device: str) -> dict:
+    """A runner per group and grid width, ``(group, width)``, and per unit
+    input for the bare call, ``('call', input)``."""
     fns = {}
     for key, names in groups.items():
         unit = units[names[0]]
@@ -204,6 +248,12 @@ def measure_table(model: nn.Module,
             fns[(key, w)] = make_runner(
                 runtime, sliced_unit(modules[names[0]], w), x, threads,
                 device)
+    return fns
+
+
+def _model_runners(model: nn.Module, shape: List[int], runtime: str,
+                   threads: int, device: str) -> dict:
+    """Runners of the supernet and of the model without its units."""
     image = torch.randn(1, 3, *shape,
                         generator=torch.Generator().manual_seed(0))
     forward = ModelForward(model)
@@ -212,14 +262,15 @@ def measure_table(model: nn.Module,
     empty = ModelForward(remove_units(model))
     with torch.no_grad():
         empty.choose_route(image.to(device))
-    fns['supernet'] = make_runner(runtime, forward, image, threads, device)
-    fns['empty'] = make_runner(runtime, empty, image, threads, device)
-    log(f'timing {len(fns) - 2} unit and call entries ({len(units)} units, '
-        f'{len(groups)} distinct) and 2 models in {runtime} on {device}, '
-        f'{threads} thread(s): {rounds} rounds after {warmup} warm-up')
-    times = {k: summarize(v) for k, v in time_round_robin(
-        fns, rounds, warmup, clock).items()}
+    return dict(
+        supernet=make_runner(runtime, forward, image, threads, device),
+        empty=make_runner(runtime, empty, image, threads, device))
 
+
+def _store_unit_times(units: Dict[str, dict], groups: Dict[str, List[str]],
+                      times: dict) -> None:
+    """Each unit's call time and grid medians (call taken off) and IQRs,
+    in place."""
     for key, names in groups.items():
         call = times[('call', tuple(units[names[0]]['input']))]['median']
         for name in names:
@@ -229,31 +280,20 @@ def measure_table(model: nn.Module,
                               for w in grid['widths']]
                 grid['iqr'] = [times[(key, w)]['iqr']
                                for w in grid['widths']]
-    fixed = times['empty']['median']
-    supernet = times['supernet']['median']
+
+
+def _divisor_scales(units: Dict[str, dict], divisors: Sequence[int],
+                    in_units: float, speed: Dict[str, float]) -> dict:
+    """Per divisor: ``unit_scale`` = the supernet's time in its units over
+    the units' time alone at full width, and the numbers behind it."""
     per_divisor = {}
-    speed = fastest_divisor(units)
     for d in map(str, divisors):
         alone = sum(interpolate(u['grids'][d]['widths'], u['grids'][d]['ms'],
                                 u['channels']) for u in units.values())
         per_divisor[d] = dict(
-            unit_scale=(supernet - fixed) / alone if alone > 0 else 1.0,
+            unit_scale=in_units / alone if alone > 0 else 1.0,
             units_alone_ms=alone, ms_per_gmac_at_half_width=speed[d])
-    data = dict(
-        format=TABLE_FORMAT, runtime=runtime, device=device,
-        threads=threads, shape=shape, batch=1,
-        fixed_ms=fixed, supernet_ms=supernet,
-        default_divisor=int(min(speed, key=speed.get)),
-        divisors=per_divisor, units=units,
-        measurement=dict(
-            rounds=rounds, warmup=warmup, clock=clock,
-            statistic='median; iqr = [25th, 75th] percentile',
-            points=points, supernet_iqr=times['supernet']['iqr'],
-            fixed_iqr=times['empty']['iqr'], versions=library_versions(
-                runtime), machine=machine(), config=config,
-            created=datetime.datetime.now().astimezone().strftime(
-                '%Y-%m-%d %H:%M %Z')))
-    return LatencyTable(data, config or 'the measured table')
+    return per_divisor
 
 
 def table_from_function(model: nn.Module, shape: Sequence[int],
