@@ -185,6 +185,43 @@ def _backbone_fix(backbone: nn.Module, consumer: nn.Module,
     return None
 
 
+def _consumers(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+    """``(config key, module)`` of the neck and heads a backbone feeds."""
+    consumers = []
+    for attr in ('neck', 'decode_head', 'head'):
+        part = getattr(model, attr, None)
+        if isinstance(part, nn.ModuleList):
+            consumers += [(f'model.{attr}[{i}]', m)
+                          for i, m in enumerate(part)]
+        elif isinstance(part, nn.Module):
+            consumers.append((f'model.{attr}', part))
+    return consumers
+
+
+def _mismatch_message(error: _WidthMismatch, seen: Dict[str, List[int]],
+                      first: str, backbone: nn.Module) -> str:
+    """The config key and value a width mismatch asks for; ``seen`` holds
+    the widths that reached the backbone's output and each consumer,
+    ``first`` is the key of the consumer the backbone feeds."""
+    key, consumer, layer, expected, given = error.args
+    # Heads called as head.forward() skip the pre-hook: then only the
+    # channels reaching the layer are known.
+    widths = seen.get(key) or (
+        seen.get('backbone') if key == first else None) or [given]
+    value = _width_value(consumer, widths, given)
+    feeding = (f'the maps feeding it have {seen[key]} channels; '
+               if key in seen else '')
+    message = (
+        f'{key}.in_channels must be {value!r}: its layer '
+        f'{layer or "(first)"} expects {expected} input channels but '
+        f'gets {given} ({feeding}the backbone '
+        f'{type(backbone).__name__} returns {seen.get("backbone")}).')
+    fix = _backbone_fix(backbone, consumer, expected)
+    if fix and key in (first, 'model.decode_head[1]'):
+        message += f' Or keep the head and set {fix}.'
+    return message
+
+
 def check_input_widths(model: nn.Module,
                        shape: Sequence[int] = (64, 64)) -> None:
     """Refuse a model whose neck or head expects other input widths than
@@ -208,14 +245,7 @@ def check_input_widths(model: nn.Module,
     backbone = getattr(model, 'backbone', None)
     if not isinstance(model, BaseModel) or backbone is None:
         return
-    consumers = []
-    for attr in ('neck', 'decode_head', 'head'):
-        part = getattr(model, attr, None)
-        if isinstance(part, nn.ModuleList):
-            consumers += [(f'model.{attr}[{i}]', m)
-                          for i, m in enumerate(part)]
-        elif isinstance(part, nn.Module):
-            consumers.append((f'model.{attr}', part))
+    consumers = _consumers(model)
     if not consumers:
         return
     seen: Dict[str, List[int]] = {}
@@ -251,24 +281,8 @@ def check_input_widths(model: nn.Module,
             model(torch.zeros(1, 3, *shape, device=device), None,
                   mode='tensor')
     except _WidthMismatch as e:
-        key, consumer, layer, expected, given = e.args
-        # Heads called as head.forward() skip the pre-hook: then only the
-        # channels reaching the layer are known.
-        widths = seen.get(key) or (
-            seen.get('backbone') if key == consumers[0][0] else None) or \
-            [given]
-        value = _width_value(consumer, widths, given)
-        feeding = (f'the maps feeding it have {seen[key]} channels; '
-                   if key in seen else '')
-        message = (
-            f'{key}.in_channels must be {value!r}: its layer '
-            f'{layer or "(first)"} expects {expected} input channels but '
-            f'gets {given} ({feeding}the backbone '
-            f'{type(backbone).__name__} returns {seen.get("backbone")}).')
-        fix = _backbone_fix(backbone, consumer, expected)
-        if fix and key in (consumers[0][0], 'model.decode_head[1]'):
-            message += f' Or keep the head and set {fix}.'
-        raise ValueError(message) from None
+        raise ValueError(_mismatch_message(
+            e, seen, consumers[0][0], backbone)) from None
     except Exception:  # noqa: BLE001 - not a width problem: not ours
         pass
     finally:

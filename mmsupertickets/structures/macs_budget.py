@@ -150,18 +150,8 @@ def fit_cost(live: Dict[str, torch.Tensor],
         return cost.unit(name, after) - cost.unit(name, counts[name])
 
     if total < budget:
-        # Dead groups of every unit, each ranked by its weakest channel
-        # (so a unit's groups come in its own order).
-        candidates = []
-        for name, mask in out.items():
-            dead = order[name][~mask[order[name]]].tolist()
-            for start in range(0, len(dead) - divisor + 1, divisor):
-                chunk = dead[start:start + divisor]
-                candidates.append(
-                    (float(magnitude[name][chunk[-1]]), name, chunk))
-        candidates.sort(key=lambda c: -c[0])
         full = set()
-        for _, name, chunk in candidates:
+        for _, name, chunk in _dead_groups(out, order, magnitude, divisor):
             if name in full:
                 continue
             delta = step(name, chunk, +1)
@@ -172,23 +162,41 @@ def fit_cost(live: Dict[str, torch.Tensor],
             else:
                 full.add(name)
     elif trim and total > budget:
-        # Live groups from each unit's weakest end, weakest first.
-        candidates = []
-        for name, mask in out.items():
-            alive = order[name][mask[order[name]]].tolist()
-            for end in range(len(alive), 0, -divisor):
-                chunk = alive[max(end - divisor, 0):end]
-                candidates.append(
-                    (float(magnitude[name][chunk[0]]), name, chunk))
-        # Stable sort: on ties a unit's weaker group still goes first.
-        candidates.sort(key=lambda c: c[0])
-        for _, name, chunk in candidates:
+        for _, name, chunk in _live_groups(out, order, magnitude, divisor):
             if total <= budget:
                 break
             total += step(name, chunk, -1)
             out[name][chunk] = False
             counts[name] -= len(chunk)
     return out
+
+
+def _dead_groups(live, order, magnitude, divisor) -> list:
+    """``(rank, unit, channels)`` of the dead groups of every unit,
+    strongest first; a group ranks by its weakest channel, so a unit's
+    groups come in its own order."""
+    groups = []
+    for name, mask in live.items():
+        dead = order[name][~mask[order[name]]].tolist()
+        for start in range(0, len(dead) - divisor + 1, divisor):
+            chunk = dead[start:start + divisor]
+            groups.append((float(magnitude[name][chunk[-1]]), name, chunk))
+    groups.sort(key=lambda c: -c[0])
+    return groups
+
+
+def _live_groups(live, order, magnitude, divisor) -> list:
+    """``(rank, unit, channels)`` of the live groups from each unit's
+    weakest end, weakest first."""
+    groups = []
+    for name, mask in live.items():
+        alive = order[name][mask[order[name]]].tolist()
+        for end in range(len(alive), 0, -divisor):
+            chunk = alive[max(end - divisor, 0):end]
+            groups.append((float(magnitude[name][chunk[0]]), name, chunk))
+    # Stable sort: on ties a unit's weaker group still goes first.
+    groups.sort(key=lambda c: c[0])
+    return groups
 
 
 def fit_to_budget(live: Dict[str, torch.Tensor],
