@@ -238,88 +238,115 @@ def fit_subnet(supernet, cost, budget, divisor):
     return net
 
 
-def latency_part(args, supernet, hrnet):
-    """Latency- vs MACs-budget subnets vs stock, divisors 1/8/16, in each
-    runtime (see the module docstring)."""
-    from mmsupertickets.flops import ModelForward, ResourceEstimator
-    from mmsupertickets.latency import (
-        LatencyCost,
-        LatencyTable,
-        predict_latency,
-        unit_widths,
-    )
+def macs_cost_model(estimator, supernet, total_macs):
+    """The MACs cost of ``supernet``'s subnets
+    (:class:`~mmsupertickets.structures.macs_budget.LinearCost`), what
+    ``target_macs`` fits under."""
+    from mmsupertickets.latency import unit_widths
+    from mmsupertickets.structures.macs_budget import LinearCost
+    macs = estimator.module_macs(supernet)
+    widths = unit_widths(supernet)
+    return LinearCost(
+        {n: macs.get(n, 0) / c for n, c in widths.items()},
+        total_macs - sum(macs.get(n, 0) for n in widths))
+
+
+def runtime_table(args, runtime, supernet, tables):
+    """The latency table of ``runtime``: loaded from ``--tables``, else
+    measured here."""
+    from mmsupertickets.latency import LatencyTable
     from mmsupertickets.latency.build import measure_table
+    if runtime in tables:
+        return LatencyTable.load(tables[runtime])
+    return measure_table(
+        supernet, args.shape, runtime=runtime, threads=args.threads,
+        rounds=args.table_rounds, warmup=args.warmup,
+        log=lambda line: print(f'# {line}'))
+
+
+def time_models(runtime, models, image, args):
+    """Summaries of each model's time in ``runtime``, round by round."""
+    from mmsupertickets.flops import ModelForward
     from mmsupertickets.latency.timing import (
         make_runner,
         summarize,
         time_round_robin,
     )
-    from mmsupertickets.structures.macs_budget import LinearCost
+    fns = {}
+    for name, net in models.items():
+        forward = ModelForward(net.eval())
+        with torch.no_grad():
+            forward.choose_route(image)
+        fns[name] = make_runner(runtime, forward, image, args.threads)
+    return {n: summarize(t) for n, t in time_round_robin(
+        fns, args.repeats, args.warmup).items()}
+
+
+def budget_subnets(supernet, table, budget, macs_cost, macs_budget,
+                   estimator):
+    """The latency-budget subnet, the MACs-budget one of equal MACs and
+    the div1/div8/div16 ones at ``macs_budget``, by name."""
+    from mmsupertickets.latency import LatencyCost
+    divisor = table.default_divisor
+    models = dict(latency=fit_subnet(
+        supernet, LatencyCost(table, divisor), budget, divisor))
+    ticket_macs = estimator.complexity(models['latency'])['macs']
+    models['macs'] = fit_subnet(supernet, macs_cost, ticket_macs, 1)
+    for d in (1, 8, 16):
+        models[f'div{d}'] = fit_subnet(supernet, macs_cost, macs_budget, d)
+    return models
+
+
+def print_runtime_table(models, times, table, estimator):
+    """Measured and predicted latency of each model, against stock."""
+    from mmsupertickets.latency import predict_latency
+    med = {n: t['median'] for n, t in times.items()}
+    # Each subnet predicted with the grid of its own divisor (the table's
+    # default when it has none for it).
+    grids = dict(latency=table.default_divisor, macs=1, div1=1, div8=8,
+                 div16=16)
+    rows = []
+    for name, net in models.items():
+        d = grids.get(name)
+        if d is not None and str(d) not in table.data['divisors']:
+            d = table.default_divisor
+        pred = '' if d is None else f'{predict_latency(net, table, d):.1f}'
+        rows.append([name, fmt_count(estimator.complexity(net)['macs']),
+                     f'{med[name]:.1f}',
+                     f'{times[name]["iqr"][0]:.1f}-'
+                     f'{times[name]["iqr"][1]:.1f}', pred,
+                     f'{med[name] / med["hrnet18"]:.3f}'])
+    print_table(['model', 'MACs', 'ms (median)', 'iqr', 'predicted ms',
+                 'vs hrnet18'], rows)
+
+
+def latency_part(args, supernet, hrnet):
+    """Latency- vs MACs-budget subnets vs stock, divisors 1/8/16, in each
+    runtime (see the module docstring)."""
+    from mmsupertickets.flops import ResourceEstimator
     h, w = args.shape
     tables = dict(t.split('=', 1) for t in args.tables)
     estimator = ResourceEstimator(args.shape)
-    macs = estimator.module_macs(supernet)
-    widths = unit_widths(supernet)
     total_macs = estimator.complexity(supernet)['macs']
-    macs_cost = LinearCost(
-        {n: macs.get(n, 0) / c for n, c in widths.items()},
-        total_macs - sum(macs.get(n, 0) for n in widths))
+    macs_cost = macs_cost_model(estimator, supernet, total_macs)
     image = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(1))
     summary = []
     for runtime in args.runtimes:
-        if runtime in tables:
-            table = LatencyTable.load(tables[runtime])
-        else:
-            table = measure_table(
-                supernet, args.shape, runtime=runtime, threads=args.threads,
-                rounds=args.table_rounds, warmup=args.warmup,
-                log=lambda line: print(f'# {line}'))
-        forward = ModelForward(hrnet)
-        with torch.no_grad():
-            forward.choose_route(image)
-        stock = summarize(time_round_robin(
-            {0: make_runner(runtime, forward, image, args.threads)},
-            args.repeats, args.warmup)[0])['median']
-        divisor = table.default_divisor
+        table = runtime_table(args, runtime, supernet, tables)
+        stock = time_models(runtime, dict(hrnet18=hrnet), image,
+                            args)['hrnet18']['median']
         budget = args.latency_target * stock
-        models = dict(latency=fit_subnet(
-            supernet, LatencyCost(table, divisor), budget, divisor))
-        ticket_macs = estimator.complexity(models['latency'])['macs']
-        models['macs'] = fit_subnet(supernet, macs_cost, ticket_macs, 1)
-        for d in (1, 8, 16):
-            models[f'div{d}'] = fit_subnet(
-                supernet, macs_cost, args.macs_fraction * total_macs, d)
+        models = budget_subnets(supernet, table, budget, macs_cost,
+                                args.macs_fraction * total_macs, estimator)
         models['hrnet18'] = hrnet
-        fns = {}
-        for name, net in models.items():
-            forward = ModelForward(net.eval())
-            with torch.no_grad():
-                forward.choose_route(image)
-            fns[name] = make_runner(runtime, forward, image, args.threads)
-        times = {n: summarize(t) for n, t in time_round_robin(
-            fns, args.repeats, args.warmup).items()}
-        med = {n: t['median'] for n, t in times.items()}
+        times = time_models(runtime, models, image, args)
         print(f'{runtime}: stock {stock:.1f} ms alone, budget '
               f'{args.latency_target} x stock = {budget:.1f} ms predicted; '
-              f'table default divisor {divisor}; {args.repeats} rounds')
-        # Each subnet predicted with the grid of its own divisor (the
-        # table's default when it has none for it).
-        grids = dict(latency=divisor, macs=1, div1=1, div8=8, div16=16)
-        rows = []
-        for name, net in models.items():
-            d = grids.get(name)
-            if d is not None and str(d) not in table.data['divisors']:
-                d = divisor
-            pred = '' if d is None else \
-                f'{predict_latency(net, table, d):.1f}'
-            rows.append([name, fmt_count(estimator.complexity(net)['macs']),
-                         f'{med[name]:.1f}',
-                         f'{times[name]["iqr"][0]:.1f}-'
-                         f'{times[name]["iqr"][1]:.1f}', pred,
-                         f'{med[name] / med["hrnet18"]:.3f}'])
-        print_table(['model', 'MACs', 'ms (median)', 'iqr', 'predicted ms',
-                     'vs hrnet18'], rows)
-        summary.append((runtime, {n: med[n] / med['hrnet18'] for n in med}))
+              f'table default divisor {table.default_divisor}; '
+              f'{args.repeats} rounds')
+        print_runtime_table(models, times, table, estimator)
+        summary.append((runtime, {n: t['median'] / times['hrnet18']['median']
+                                  for n, t in times.items()}))
     for runtime, ratio in summary:
         print(f'ratio {runtime}: latency-budget subnet/hrnet18 '
               f'{ratio["latency"]:.3f}, MACs-budget subnet (equal MACs)/'
@@ -328,25 +355,10 @@ def latency_part(args, supernet, hrnet):
               f'{ratio["div8"]:.3f}, div16 {ratio["div16"]:.3f}')
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    setup(args.threads)
-    if args.only_latency:
-        supernet = build_seg_model(tiny=args.smoke)
-        randomise_gammas(supernet)
-        latency_part(args, supernet.eval(), build_hrnet18().eval())
-        return
-    h, w = args.shape
-    print_header(
-        f'deployment: CPU inference latency (batch 1, eval, inference_mode)'
-        f' and checkpoint size, input {h}x{w}'
-        + (' (smoke: tiny supernet)' if args.smoke else ''), args.threads)
-    from mmsupertickets.apis.export.subnet import plain_state_dict
+def build_models(args):
+    """The six models of the first part by name, each model's cost at
+    ``--shape`` and the ticket's masks."""
     from mmsupertickets.flops import complexity
-    from mmsupertickets.structures import sparse_format
-    from mmsupertickets.structures.searchable import find_searchable_units
-    from mmsupertickets.utils.atomic_write import save_checkpoint_atomically
-
     supernet = build_seg_model(tiny=args.smoke)
     randomise_gammas(supernet)
     shrunk = copy.deepcopy(supernet)
@@ -354,8 +366,6 @@ def main(argv=None):
                                                 args.macs_fraction)
     ticket = copy.deepcopy(shrunk)
     masks = prune_and_bake(ticket, args.sparsity)
-    kept = sum(int(m.sum()) for m in masks.values())
-    total = sum(m.numel() for m in masks.values())
     ticket_cost = complexity(
         ticket, args.shape,
         {n: float(m.sum()) / m.numel() for n, m in masks.items()})
@@ -363,29 +373,46 @@ def main(argv=None):
     hrnet_cost = complexity(hrnet, args.shape)
     div1, div8, div1_cost, div8_cost = divisor_pair(
         supernet, args.shape, args.macs_fraction)
+    models = dict(supernet=supernet, shrunk=shrunk, ticket=ticket,
+                  hrnet18=hrnet, div1=div1, div8=div8)
+    costs = dict(supernet=supernet_cost, shrunk=shrunk_cost,
+                 ticket=ticket_cost, hrnet18=hrnet_cost, div1=div1_cost,
+                 div8=div8_cost)
+    return models, costs, masks
 
-    # Each file written as export_ticket writes its counterpart.
+
+def checkpoint_sizes(models, masks):
+    """Bytes of each checkpoint file, written as ``export_ticket`` writes
+    its counterpart, and whether the sparse file reads back the same."""
+    from mmsupertickets.apis.export.subnet import plain_state_dict
+    from mmsupertickets.structures import sparse_format
+    from mmsupertickets.utils.atomic_write import save_checkpoint_atomically
     tmp = tempfile.TemporaryDirectory(prefix='supertickets_bench_')
     path = {n: osp.join(tmp.name, f'{n}.pth')
             for n in ('supernet', 'ticket', 'ticket_sparse', 'hrnet18')}
-    ticket_state = plain_state_dict(ticket)
+    ticket_state = plain_state_dict(models['ticket'])
     sizes = dict(
         supernet=file_size(save_checkpoint_atomically,
-                           plain_state_dict(supernet), path['supernet']),
+                           plain_state_dict(models['supernet']),
+                           path['supernet']),
         ticket=file_size(save_checkpoint_atomically, ticket_state,
                          path['ticket']),
         ticket_sparse=file_size(sparse_format.save_sparse_state_dict,
                                 ticket_state, masks, path['ticket_sparse']),
         hrnet18=file_size(save_checkpoint_atomically,
-                          plain_state_dict(hrnet), path['hrnet18']))
+                          plain_state_dict(models['hrnet18']),
+                          path['hrnet18']))
     back = sparse_format.load_sparse_state_dict(path['ticket_sparse'])
     round_trip = back.keys() == ticket_state.keys() and all(
         torch.equal(back[k], ticket_state[k]) for k in back)
     tmp.cleanup()
+    return sizes, round_trip
 
+
+def time_inference(models, args):
+    """Each model's tensor forward in ``inference_mode``, interleaved."""
+    h, w = args.shape
     x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
-    models = dict(supernet=supernet, shrunk=shrunk, ticket=ticket,
-                  hrnet18=hrnet, div1=div1, div8=div8)
     for m in models.values():
         m.eval()
 
@@ -397,19 +424,23 @@ def main(argv=None):
 
         return forward
 
-    times = interleaved({n: run(m) for n, m in models.items()},
-                        repeats=args.repeats, warmup=args.warmup)
-    med = {n: t.med_wall for n, t in times.items()}
-    med_cpu = {n: t.med_cpu for n, t in times.items()}
+    return interleaved({n: run(m) for n, m in models.items()},
+                       repeats=args.repeats, warmup=args.warmup)
 
-    share = shrunk_cost['macs'] / supernet_cost['macs']
+
+def print_sizes(models, costs, masks, round_trip, args):
+    """The ticket's line, MACs and params of each model and the divisor
+    check of div8."""
+    from mmsupertickets.structures import sparse_format
+    from mmsupertickets.structures.searchable import find_searchable_units
+    h, w = args.shape
+    kept = sum(int(m.sum()) for m in masks.values())
+    total = sum(m.numel() for m in masks.values())
+    share = costs['shrunk']['macs'] / costs['supernet']['macs']
     print(f'ticket: shrunk to {share:.3f} of the supernet\'s MACs, '
           f'{1 - kept / total:.3f} of its {total / 1e6:.2f} M prunable '
           f'weights zero; sparse file written by {sparse_format.__name__}, '
           f'reloads to the same weights: {"yes" if round_trip else "NO"}')
-    costs = dict(supernet=supernet_cost, shrunk=shrunk_cost,
-                 ticket=ticket_cost, hrnet18=hrnet_cost, div1=div1_cost,
-                 div8=div8_cost)
     print(f'Size at {h}x{w}, one image (MACs and params: Conv2d/Linear '
           'only; sparse: each layer\'s MACs x its density)')
     print_table(['model', 'MACs', 'sparse MACs', 'params'],
@@ -417,7 +448,8 @@ def main(argv=None):
                   fmt_count(costs[n]['sparse_macs'])
                   if 'sparse_macs' in costs[n] else '',
                   fmt_count(costs[n]['params'])] for n in models])
-    widths = [u.channels for u in find_searchable_units(div8)]
+    div1_cost, div8_cost = costs['div1'], costs['div8']
+    widths = [u.channels for u in find_searchable_units(models['div8'])]
     print(f'channel divisor: div8 has {len(widths)} units, widths a '
           f'multiple of {DIVISOR}: '
           f'{"yes" if all(c % DIVISOR == 0 for c in widths) else "NO"}'
@@ -426,6 +458,13 @@ def main(argv=None):
           f'{(div8_cost["macs"] - div1_cost["macs"]) / div1_cost["macs"]:+.3%}'
           f'; params div1 {div1_cost["params"]:,}, div8 '
           f'{div8_cost["params"]:,}')
+
+
+def print_times(models, times, sizes, args):
+    """The latency table, the checkpoint sizes and the ratio line."""
+    h, w = args.shape
+    med = {n: t.med_wall for n, t in times.items()}
+    med_cpu = {n: t.med_cpu for n, t in times.items()}
     print(f'Latency at {h}x{w}: {args.repeats} timed rounds after '
           f'{args.warmup} warm-up')
     print_table(['model'] + TIME_HEADERS + ['wall vs supernet',
@@ -457,8 +496,28 @@ def main(argv=None):
           f'{times["div8"].min_cpu / times["div1"].min_cpu:.3f}; checkpoint '
           f'ticket_sparse/supernet '
           f'{sizes["ticket_sparse"] / sizes["supernet"]:.3f}')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup(args.threads)
+    if args.only_latency:
+        supernet = build_seg_model(tiny=args.smoke)
+        randomise_gammas(supernet)
+        latency_part(args, supernet.eval(), build_hrnet18().eval())
+        return
+    h, w = args.shape
+    print_header(
+        f'deployment: CPU inference latency (batch 1, eval, inference_mode)'
+        f' and checkpoint size, input {h}x{w}'
+        + (' (smoke: tiny supernet)' if args.smoke else ''), args.threads)
+    models, costs, masks = build_models(args)
+    sizes, round_trip = checkpoint_sizes(models, masks)
+    times = time_inference(models, args)
+    print_sizes(models, costs, masks, round_trip, args)
+    print_times(models, times, sizes, args)
     if args.latency:
-        latency_part(args, supernet, hrnet)
+        latency_part(args, models['supernet'], models['hrnet18'])
 
 
 if __name__ == '__main__':

@@ -371,29 +371,29 @@ def same_weights(a: nn.Module, b: nn.Module) -> bool:
         torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    setup(args.threads)
-    print_header(
-        f'hook_overhead: iteration time with vs without the SuperTickets '
-        f'hooks, input {args.shape[0]}x{args.shape[1]}, batch {args.batch}'
-        + (' (smoke: tiny model)' if args.smoke else ''), args.threads)
+def build_runners(data_root, work_root, args):
+    """The two stock runners, with and without the hooks, by side."""
     from mmengine.config import Config
     from mmengine.runner import Runner
-
-    from mmsupertickets.testing.cityscapes import generate_cityscapes
-
-    tmp = tempfile.TemporaryDirectory(prefix='supertickets_bench_')
-    data_root = osp.join(tmp.name, 'cityscapes')
-    generate_cityscapes(data_root, num_train=2 * args.batch, num_val=1,
-                        image_size=args.shape, seed=0)
     runners = {}
     for name, with_hooks in (('with_hooks', True), ('without_hooks', False)):
-        cfg = train_config(data_root, osp.join(tmp.name, name), args.shape,
+        cfg = train_config(data_root, osp.join(work_root, name), args.shape,
                            args.batch, args.smoke, with_hooks)
         # Distinct names: mmengine keys its message hubs and loggers by it.
         cfg['experiment_name'] = f'benchmark_{name}'
         runners[name] = Runner.from_cfg(Config(cfg))
+    return runners
+
+
+def time_training(data_root, work_root, args):
+    """Iteration times of both sides (alternating blocks, the hooks side
+    pruned first), then the prune event on the hooks side.
+
+    Returns:
+        tuple: ``(times by side, same initial weights, sparsity of the
+        hooks side, prune event times)``.
+    """
+    runners = build_runners(data_root, work_root, args)
     sides = Sides(runners, args.block_iters)
     names = list(runners)
     for name in names:
@@ -416,12 +416,12 @@ def main(argv=None):
                 times[name].add(wall, cpu)
     prune = time_prune(hooks_runner, args.event_repeats)
     sides.stop()
-    del sides, runners, hooks_runner, pruning
+    return times, same, sparsity, prune
 
-    shrink = time_shrink(args.shape, args.smoke, args.shrink_share,
-                         args.event_repeats, tmp.name)
-    tmp.cleanup()
 
+def print_iterations(times, same, sparsity, args):
+    """Print the iteration table and the with/without ratios; returns the
+    ratios of the medians, wall and CPU."""
     with_, without = times['with_hooks'], times['without_hooks']
     wall_ratio = with_.med_wall / without.med_wall
     cpu_ratio = with_.med_cpu / without.med_cpu
@@ -432,12 +432,16 @@ def main(argv=None):
           f'of {args.block_iters} iterations per side, alternating, after '
           f'{1 + args.warmup} untimed; seconds per iteration')
     print_table(['side'] + TIME_HEADERS,
-                [[n] + times[n].cells() for n in names])
+                [[n] + times[n].cells() for n in times])
     print(f'with/without: wall {wall_ratio:.3f}, CPU {cpu_ratio:.3f} '
           f'(ratios of medians); CPU: median of the paired blocks\' ratios '
           f'{paired:.3f}, ratio of minima '
           f'{with_.min_cpu / without.min_cpu:.3f}')
-    print()
+    return wall_ratio, cpu_ratio
+
+
+def print_events(prune, shrink, args):
+    """The table of the prune and the shrink event."""
     print(f'Events on the {"smoke" if args.smoke else "paper-size"} '
           f'segmentation model, median of {args.event_repeats}; the parts '
           'are timed separately')
@@ -453,6 +457,30 @@ def main(argv=None):
          shrink_row + shrink['total'].cells() + [
              f'MAC recount at {args.shape[0]}x{args.shape[1]} '
              f'{shrink["recount"].med_cpu:.3f}']])
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup(args.threads)
+    print_header(
+        f'hook_overhead: iteration time with vs without the SuperTickets '
+        f'hooks, input {args.shape[0]}x{args.shape[1]}, batch {args.batch}'
+        + (' (smoke: tiny model)' if args.smoke else ''), args.threads)
+    from mmsupertickets.testing.cityscapes import generate_cityscapes
+
+    tmp = tempfile.TemporaryDirectory(prefix='supertickets_bench_')
+    data_root = osp.join(tmp.name, 'cityscapes')
+    generate_cityscapes(data_root, num_train=2 * args.batch, num_val=1,
+                        image_size=args.shape, seed=0)
+    # The runners are freed on return, before the shrink event is timed.
+    times, same, sparsity, prune = time_training(data_root, tmp.name, args)
+    shrink = time_shrink(args.shape, args.smoke, args.shrink_share,
+                         args.event_repeats, tmp.name)
+    tmp.cleanup()
+
+    wall_ratio, cpu_ratio = print_iterations(times, same, sparsity, args)
+    print()
+    print_events(prune, shrink, args)
     print(f'ratio with_hooks/without_hooks = {wall_ratio:.3f} wall, '
           f'{cpu_ratio:.3f} CPU (target <= 1.05); prune event '
           f'{prune["total"].med_wall:.3f} s wall, '
