@@ -80,7 +80,7 @@ def exported(trained, tmp_path_factory):
 
 
 def ticket_meta(trained):
-    return trained['checkpoint']['meta']['supertickets']
+    return trained['checkpoint']['supertickets']
 
 
 def test_files_are_plain_and_checkpoint_untouched(trained, exported):
@@ -183,7 +183,7 @@ def test_costs_supernet_subnet_ticket(exported):
     supernet, subnet, ticket = (summary['supernet'], summary['subnet'],
                                 summary['ticket'])
     assert summary['input_shape'] == list(SHAPE)
-    assert supernet['source'].startswith('checkpoint meta')
+    assert supernet['source'].startswith('checkpoint supertickets')
     assert subnet['macs'] < supernet['macs']
     assert subnet['params'] < supernet['params']
     assert ticket['macs'] < subnet['macs']

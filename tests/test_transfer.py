@@ -56,7 +56,7 @@ def test_whole_network_transfer_keeps_masks_fixed(seg_ticket,
                   hooks=transfer_hooks(seg_ticket, weights=weights))
     runner = run(cfg)
     model = runner.model
-    meta = ticket['meta']['supertickets']
+    meta = ticket['supertickets']
     assert {u.name: u.channels for u in find_searchable_units(model)} == \
         {k: v for k, v in meta['arch'].items() if v}
     masks = next(h for h in runner.hooks
@@ -91,7 +91,7 @@ def test_backbone_transfer_from_classification(imagenet_root,
     runner = run(seg_cfg(cityscapes_root, str(tmp_path / 'seg'), max_iters=2,
                          hooks=transfer_hooks(f'{wd}/epoch_2.pth',
                                               modules=('backbone', ))))
-    arch = {k: v for k, v in ticket['meta']['supertickets']['arch'].items()
+    arch = {k: v for k, v in ticket['supertickets']['arch'].items()
             if v and k.startswith('backbone.')}
     assert backbone_arch(runner.model) == arch
     masks = next(h for h in runner.hooks

@@ -39,8 +39,9 @@ def start_training(cfg, work_dir, nproc=1, resume=False, crash=None):
                train, '--launcher', 'pytorch']
     cmd += [cfg_path, '--work-dir', work_dir] + (['--resume']
                                                  if resume else [])
-    env = dict(os.environ, PYTHONPATH=osp.join(ROOT, 'tests'),
-               OMP_NUM_THREADS='1')
+    # The checkout under test, whatever mmsupertickets is installed.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [osp.join(ROOT, 'tests'), ROOT]), OMP_NUM_THREADS='1')
     env.pop('SUPERTICKETS_TEST_CRASH', None)
     if crash:
         env['SUPERTICKETS_TEST_CRASH'] = crash

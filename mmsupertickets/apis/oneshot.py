@@ -9,7 +9,7 @@ stock mmengine runner built from the search config:
 1. **One-shot prune and evaluate** (a runner whose ``load_from`` is the
    search checkpoint): loading the checkpoint rebuilds the searched subnet
    (``after_load_checkpoint`` of the pruning hook, which reads the same
-   ``meta['supertickets']['arch']`` as the search hook); right before the
+   ``checkpoint['supertickets']['arch']`` as the search hook); right before the
    first evaluation :class:`OneShotPruningHook` prunes the loaded weights to
    the ratio; ``runner.val()`` (or ``test()`` when the config has no
    validation) measures the pruned subnet. The ticket (the checkpoint's

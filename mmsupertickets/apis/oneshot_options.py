@@ -53,7 +53,7 @@ class OneShotOptions:
             iterative=self.iterative)
 
     def record(self, source: str) -> dict:
-        """``meta['supertickets']['oneshot']`` of the ticket pruned from
+        """``checkpoint['supertickets']['oneshot']`` of the ticket pruned from
         the checkpoint ``source`` (the SNIP settings only for SNIP)."""
         record = dict(scorer=self.scorer, scope=self.scope,
                       ratio=self.ratio, seed=self.seed, source=source,

@@ -9,7 +9,12 @@ from mmengine.config import Config
 from mmengine.dist import barrier, is_main_process
 
 from mmsupertickets.engine.runner_surgery import full_arch, unwrap
-from mmsupertickets.engine.ticket_meta import META_KEY, ticket_meta
+from mmsupertickets.engine.ticket_meta import (
+    TICKET_KEY,
+    TICKET_STATE_VERSION,
+    ticket_meta,
+    writable_ticket_meta,
+)
 from mmsupertickets.flops import complexity
 from mmsupertickets.structures.value_checks import (
     check_input_shape,
@@ -29,7 +34,7 @@ class OneShotTicket:
 
     Attributes:
         path (str): The ticket: the checkpoint's weights with the masks.
-        meta (dict): Its ``meta['supertickets']`` (arch, masks, search and
+        meta (dict): Its ticket state (arch, masks, search and
             one-shot records).
         masks (dict): The masks' state dict.
         start (dict): ``iter`` and ``epoch`` where the search stopped.
@@ -74,16 +79,17 @@ def _costs(model, input_shape, masks, prunable, search: dict) -> dict:
 
 
 def _save_ticket(loaded: dict, new_meta: dict, path: str) -> Dict[str, int]:
-    """Writes the loaded checkpoint with ``new_meta`` as its ticket meta;
+    """Writes the loaded checkpoint with ``new_meta`` as its ticket state;
     returns where the search stopped."""
-    meta = copy.deepcopy(loaded['meta'])
-    meta[META_KEY] = new_meta
-    start = dict(iter=int(meta.get('iter', 0)),
-                 epoch=int(meta.get('epoch', 0)))
+    ckpt = dict(loaded, meta=copy.deepcopy(loaded['meta']))
+    writable_ticket_meta(ckpt)  # the layout of this version
+    ckpt[TICKET_KEY] = dict(new_meta, version=TICKET_STATE_VERSION)
+    start = dict(iter=int(ckpt['meta'].get('iter', 0)),
+                 epoch=int(ckpt['meta'].get('epoch', 0)))
     if is_main_process():
         # The search run's optimizer, schedule and EMA go along, so that
         # the retraining can resume them.
-        save_checkpoint_atomically(dict(loaded, meta=meta), path)
+        save_checkpoint_atomically(ckpt, path)
     barrier()
     return start
 
@@ -126,7 +132,7 @@ def prune_and_evaluate(cfg: Config,
     metrics = scalar_metrics(evaluate(runner, mode))
     source_meta = copy.deepcopy(ticket_meta(hook.loaded) or {})
     search = check_ticket_section(
-        'search', source_meta.get('search'), f'meta.{META_KEY}.search',
+        'search', source_meta.get('search'), f'{TICKET_KEY}.search',
         repr(checkpoint)) or {}
     # Count at the size the search profiled at (its default: the first
     # training images), so S+P and SuperTickets costs compare.

@@ -120,8 +120,8 @@ def check_state_fits(module: nn.Module, state_dict: dict, prefix: str,
     if masked:
         raise TicketStateError(
             f'{name}: this is a SuperTickets training checkpoint whose '
-            f'{masked} pruning masks live in meta.supertickets, which this '
-            f'loader does not read; {EXPORT_ROUTE}')
+            f'{masked} pruning masks live in its supertickets state, '
+            f'which this loader does not read; {EXPORT_ROUTE}')
     given = {k[len(prefix):]: v for k, v in state_dict.items()
              if k.startswith(prefix)}
     if not given:

@@ -325,7 +325,7 @@ def check_ticket_section(key: str, state, where: str,
         key (str): ``'search'`` or ``'pruning'``; other sections are
             returned as they are.
         state: What the checkpoint holds there.
-        where (str): The section's path, e.g. ``meta.supertickets.search``,
+        where (str): The section's path, e.g. ``supertickets.search``,
             which field names extend.
         source (str): The file it was read from, for the message.
 
@@ -335,10 +335,10 @@ def check_ticket_section(key: str, state, where: str,
 
     Example:
         >>> check_ticket_section('pruning', dict(masks={}, events='abc'),
-        ...                      'meta.supertickets.pruning', "'iter_8.pth'")
+        ...                      'supertickets.pruning', "'iter_8.pth'")
         Traceback (most recent call last):
         ...
-        ValueError: 'iter_8.pth': meta.supertickets.pruning.events='abc' must be a whole number >= 0, got a str
+        ValueError: 'iter_8.pth': supertickets.pruning.events='abc' must be a whole number >= 0, got a str
     """  # noqa: E501
     if state is None or key not in _SECTIONS:
         return state

@@ -7,7 +7,7 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from mmsupertickets.engine.ticket_meta import META_KEY, ticket_meta
+from mmsupertickets.engine.ticket_meta import TICKET_KEY, ticket_meta
 from mmsupertickets.flops import ModelForward
 from mmsupertickets.structures.value_checks import first_non_finite
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
@@ -23,7 +23,7 @@ __all__ = [
 
 
 def require_ticket_meta(checkpoint: dict, ckpt_path: str) -> dict:
-    """``meta[META_KEY]`` of a checkpoint that carries a searched arch.
+    """The ticket state of a checkpoint that carries a searched arch.
 
     Args:
         checkpoint (dict): A loaded checkpoint.
@@ -39,12 +39,12 @@ def require_ticket_meta(checkpoint: dict, ckpt_path: str) -> dict:
         >>> require_ticket_meta({'meta': {}}, 'x.pth')
         Traceback (most recent call last):
         ...
-        ValueError: checkpoint 'x.pth' has no meta.supertickets.arch: ...
+        ValueError: checkpoint 'x.pth' has no supertickets.arch: ...
     """
     meta = ticket_meta(checkpoint)
     if not isinstance(meta, dict) or meta.get('arch') is None:
         raise ValueError(
-            f'checkpoint {ckpt_path!r} has no meta.{META_KEY}.arch: it was '
+            f'checkpoint {ckpt_path!r} has no {TICKET_KEY}.arch: it was '
             'not saved by a run with SuperNetSearchHook or '
             'ProgressivePruningHook')
     return meta

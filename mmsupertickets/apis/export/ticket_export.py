@@ -13,7 +13,7 @@ from mmengine.config import Config
 from torch import nn
 
 from mmsupertickets.engine.ticket_meta import (
-    META_KEY,
+    TICKET_KEY,
     read_arch,
     read_masks,
     read_section,
@@ -128,7 +128,7 @@ def _supernet_cost(model: nn.Module, search: dict, shape: list) -> dict:
     if cost and list(search.get('input_shape') or []) == shape:
         return dict(params=cost['params'], macs=cost['macs'],
                     input_shape=shape,
-                    source=f'checkpoint meta.{META_KEY}.search.'
+                    source=f'checkpoint {TICKET_KEY}.search.'
                     'supernet_cost')
     # Stored at another size or not at all: the training config builds the
     # supernet, count it at this shape.
@@ -204,7 +204,7 @@ def export_ticket(config: Union[str, Config, dict],
 
     A training checkpoint of a SuperTickets run holds the (shrunk) weights,
     the searched architecture and the pruning masks in
-    ``checkpoint['meta'][META_KEY]``. The export turns it into a folder
+    ``checkpoint[TICKET_KEY]``. The export turns it into a folder
     that needs none of the search machinery:
 
     - ``arch.json``: the model-level architecture ``{unit name: channels}``;
@@ -281,7 +281,7 @@ def export_ticket(config: Union[str, Config, dict],
         ckpt_path, weights)
     shape = _input_shape(shape, search)
     model = build_model(cfg)
-    check_arch_fits(model, arch, f'meta.{META_KEY}.arch of {ckpt_path!r}')
+    check_arch_fits(model, arch, f'{TICKET_KEY}.arch of {ckpt_path!r}')
     owners = arch_owners(model, arch)
     supernet = _supernet_cost(model, search, shape)
     mask_state = _shrink_to_ticket(model, arch, state, ckpt, ckpt_path)

@@ -72,7 +72,7 @@ class ProgressivePruningHook(TicketEventHook):
       convs outside the searchable blocks keep their masks;
     - the forward pass uses weight × mask; pruned values stay stored and get
       no gradient. Masks live in this hook and in
-      ``checkpoint['meta']['supertickets']['pruning']``, not in the model.
+      ``checkpoint['supertickets']['pruning']``, not in the model.
 
     Args:
         target_sparsity (float): Final fraction of prunable weights

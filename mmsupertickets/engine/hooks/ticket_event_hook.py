@@ -26,7 +26,7 @@ from ..finite_checks import (
 )
 from ..run_state import TicketRunState
 from ..runner_surgery import ema_models, ensure_arch, full_arch, unwrap
-from ..ticket_meta import META_KEY, read_section, ticket_meta, write_section
+from ..ticket_meta import TICKET_KEY, read_section, ticket_meta, write_section
 
 
 class TicketEventHook(Hook):
@@ -193,5 +193,5 @@ class TicketEventHook(Hook):
         meta = ticket_meta(checkpoint) or {}
         if 'arch' in meta:
             ensure_arch(runner, meta['arch'],
-                        f'meta.{META_KEY}.arch of the loaded checkpoint')
+                        f'{TICKET_KEY}.arch of the loaded checkpoint')
         return state

@@ -97,7 +97,7 @@ class TicketTransferHook(Hook):
 
     Args:
         ticket (str): A SuperTickets training checkpoint (with
-            ``meta['supertickets']``).
+            ``checkpoint['supertickets']``).
         modules (Sequence[str], optional): Top-level children of the model
             to transfer from ``ticket``. Defaults to None (all the ticket
             covers, except the grafted modules).
@@ -228,7 +228,7 @@ class TicketTransferHook(Hook):
         ticket_arch = read_arch(checkpoint, source.path)
         if ticket_arch is None:
             raise ValueError(f'{source.path} holds no SuperTicket (no '
-                             f"meta['supertickets']['arch'])")
+                             'supertickets.arch)')
         arch = {n: c for n, c in ticket_arch.items() if source.selected(n)}
         if source.modules is not None:
             missing = [m for m in source.modules

@@ -139,7 +139,7 @@ def _load_crafted(ticket, tmp_path, edit):
     through a runner built from the run's config (as --resume and
     tools/test.py load it)."""
     ckpt = copy.deepcopy(ticket['checkpoint'])
-    edit(ckpt['meta']['supertickets'])
+    edit(ckpt['supertickets'])
     path = str(tmp_path / 'crafted.pth')
     torch.save(ckpt, path)
     cfg = copy.deepcopy(ticket['cfg'])
@@ -187,14 +187,14 @@ def test_ticket_state_fields_are_checked_at_load(ticket, tmp_path, edit,
                                                  named):
     with pytest.raises(ValueError, match=named) as info:
         _load_crafted(ticket, tmp_path, edit)
-    assert 'meta.supertickets' in str(info.value)
+    assert 'supertickets.' in str(info.value)
 
 
 def test_the_run_loads_its_own_state(ticket, tmp_path):
     runner = _load_crafted(ticket, tmp_path, lambda meta: None)
     pruning = next(h for h in runner.hooks
                    if isinstance(h, ProgressivePruningHook))
-    saved = ticket['checkpoint']['meta']['supertickets']['pruning']
+    saved = ticket['checkpoint']['supertickets']['pruning']
     assert pruning.events == saved['events'] >= 1
     assert set(pruning.masks.masks) == set(saved['masks'])
     assert math.isfinite(pruning.sparsity(runner))
