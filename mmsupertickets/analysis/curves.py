@@ -78,7 +78,7 @@ def interp_log(xs: Sequence[float], ys: Sequence[float],
     ``[min(xs), max(xs)]`` (no extrapolation).
 
     Example:
-        >>> interp_log([1e6, 1e8], [10.0, 30.0], [1e7]).tolist()
+        >>> interp_log([1e6, 1e8], [10.0, 30.0], [1e7]).round(6).tolist()
         [20.0]
     """
     xs = np.asarray(xs, dtype=float)
