@@ -249,4 +249,5 @@ def main(argv) -> None:
     codebase, config, variant, work_root = argv
     roots = generate_data(osp.join(work_root, 'data'))
     row = run_config(codebase, config, variant, work_root, roots)
-    print(_RESULT + json.dumps(row), flush=True)
+    # On a line of its own: a progress bar may have left the last one open.
+    print('\n' + _RESULT + json.dumps(row), flush=True)
