@@ -35,6 +35,7 @@ def test_empty_dataset_folder_is_named(tmp_path):
         check_datasets(cfg)
 
 
+@pytest.mark.slow
 def test_train_tool_reports_missing_data(tmp_path):
     cfg_path = str(tmp_path / 'cfg.py')
     Config(seg_cfg(str(tmp_path / 'nowhere'), str(tmp_path / 'w'))).dump(

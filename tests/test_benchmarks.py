@@ -21,6 +21,7 @@ DIVISOR_RATIO = re.compile(
     r'div8/div1 wall (\S+), CPU (\S+), least CPU (\S+);')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'script', ['hook_overhead.py', 'shrink_speedup.py', 'deployment.py'])
 def test_smoke_run_prints_ratio(script, tmp_path):

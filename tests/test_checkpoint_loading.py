@@ -134,7 +134,8 @@ def _loader_probe_hook():
     return dict(type='LoaderProbeHook')
 
 
-@pytest.mark.parametrize('enabled', [True, False])
+@pytest.mark.parametrize(
+    'enabled', [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_run_with_every_hook_leaves_mmengine_as_it_was(
         cityscapes_root, tmp_path, enabled):
     import mmengine.runner.checkpoint as mm_checkpoint

@@ -64,7 +64,9 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize('case', list(CASES))
+@pytest.mark.parametrize('case', [
+    c if c == 'loss' else pytest.param(c, marks=pytest.mark.slow)
+    for c in CASES])
 def test_divergence_stops_the_run_before_it_acts(cityscapes_root, tmp_path,
                                                   case):
     at, where, target, priority, message = CASES[case]

@@ -27,6 +27,7 @@ def _digest(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+@pytest.mark.slow
 def test_killed_runs_resume_to_the_uninterrupted_ticket(
         cityscapes_root, tmp_path):
     cfg = ticket_run_cfg(cityscapes_root, max_iters=12, target=0.6,
@@ -84,7 +85,7 @@ def test_killed_runs_resume_to_the_uninterrupted_ticket(
         assert torch.equal(got['weights'][name], weight), name
     final = load_checkpoint_file(crash_dir / 'iter_12.pth')
     assert final['meta']['iter'] == 12
-    search = final['meta']['supertickets']['search']
+    search = final['supertickets']['search']
     assert search['budget_macs'] > 0 and search['controlled_rho'] != 1e-3
 
 

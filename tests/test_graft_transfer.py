@@ -35,7 +35,7 @@ def tickets(cityscapes_root, tmp_path_factory):
 
 def _part(ticket, module):
     """Arch (live units) and masks of ``module`` in ``ticket``."""
-    meta = ticket['meta']['supertickets']
+    meta = ticket['supertickets']
     p = module + '.'
     arch = {k: v for k, v in meta['arch'].items() if v and k.startswith(p)}
     masks = {k: v for k, v in meta['pruning']['masks'].items()
@@ -43,6 +43,7 @@ def _part(ticket, module):
     return arch, masks
 
 
+@pytest.mark.slow
 def test_graft_takes_module_from_second_ticket(tickets, cityscapes_root,
                                                tmp_path):
     main, graft = (load_checkpoint_file(p) for p in tickets)
@@ -77,7 +78,7 @@ def test_graft_takes_module_from_second_ticket(tickets, cityscapes_root,
     assert _part(main, 'decode_head')[0] != _part(graft, 'decode_head')[0]
     assert _part(main, 'backbone')[0] != _part(graft, 'backbone')[0]
     meta = load_checkpoint_file(
-        f'{tmp_path}/iter_1.pth')['meta']['supertickets']
+        f'{tmp_path}/iter_1.pth')['supertickets']
     assert meta['grafted_from'] == dict(decode_head=tickets[1])
 
 
@@ -91,7 +92,7 @@ def test_graft_of_a_module_twice_or_absent_is_refused(tickets,
     # A ticket without the module's units (a classification ticket has no
     # decode head): the error names the file and the module.
     ticket = load_checkpoint_file(tickets[1])
-    meta = ticket['meta']['supertickets']
+    meta = ticket['supertickets']
     meta['arch'] = {k: v for k, v in meta['arch'].items()
                     if not k.startswith('decode_head.')}
     bad = str(tmp_path / 'no_head.pth')

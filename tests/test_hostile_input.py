@@ -72,7 +72,7 @@ def tool(name, *args, cwd=REPO):
 def crafted(run, tmp_path, key, value=0, name='crafted.pth'):
     """The run's checkpoint with one more arch entry ``key: value``."""
     ckpt = load_checkpoint_file(run['ckpt'])
-    ckpt['meta']['supertickets']['arch'][key] = value
+    ckpt['supertickets']['arch'][key] = value
     path = str(tmp_path / name)
     torch.save(ckpt, path)
     return path
@@ -106,7 +106,7 @@ def test_unknown_unit_and_bad_values_are_named(run, tmp_path):
                    tmp_path / 't1')
     assert rc != 0 and 'backbone.stage9.branch0.block0.paths.k3' in log
     # A fractional channel count is refused, not rounded.
-    unit = next(iter(run['checkpoint']['meta']['supertickets']['arch']))
+    unit = next(iter(run['checkpoint']['supertickets']['arch']))
     path = crafted(run, tmp_path, unit, 3.5, name='fraction.pth')
     rc, log = tool('export_ticket.py', run['cfg_file'], path, '--out',
                    tmp_path / 't2')
@@ -136,6 +136,7 @@ def test_code_in_a_checkpoint_file_name_stays_text(run, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_arch_json_is_validated_with_file_and_unit_named(run, tmp_path):
     arch = json.loads(open(osp.join(run['out'], 'arch.json')).read())
     unit = next(k for k, v in arch.items()
@@ -188,6 +189,7 @@ class _Payload:
         return (os.system, (f'touch {self.marker}', ))
 
 
+@pytest.mark.slow
 def test_a_remote_checkpoint_goes_through_the_allow_list(run, tmp_path):
     """tools/test.py with an http:// checkpoint whose pickle runs code."""
     import functools

@@ -119,6 +119,7 @@ def test_mmpose_init_model_and_inference_topdown(tmp_path):
     _refused_or_exact(init_model, t['cfg'], t['ckpt'], 'cpu')
 
 
+@pytest.mark.slow
 def test_mmpretrain_get_model_and_inferencer(tmp_path):
     from mmpretrain.apis import ImageClassificationInferencer, get_model
     t = _ticket('cls', tmp_path)

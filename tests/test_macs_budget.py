@@ -100,7 +100,8 @@ def _events(work_dir):
 # reviving the strongest channels. 0.6 with none under it: nothing dies
 # before the end and the last shrink trims the weakest down to the budget.
 @pytest.mark.parametrize('fraction,threshold', [
-    (0.3, 1.0), pytest.param(0.6, 0.0, marks=pytest.mark.slow)])
+    pytest.param(0.3, 1.0, marks=pytest.mark.slow),
+    pytest.param(0.6, 0.0, marks=pytest.mark.slow)])
 def test_demo_seg_lands_within_5_percent_of_the_budget(
         fraction, threshold, tmp_path):
     runner, cfg = demo_runner(

@@ -350,6 +350,7 @@ def imagenet_size(imagenet_model):
     return complexity(imagenet_model, (224, 224))
 
 
+@pytest.mark.slow
 def test_cityscapes_reference_size(cityscapes_model, cityscapes_size):
     assert within_1pct(cityscapes_size['params'], 9.92e6), cityscapes_size
     assert within_1pct(cityscapes_size['macs'], 61.8e9), cityscapes_size
@@ -359,6 +360,7 @@ def test_cityscapes_reference_size(cityscapes_model, cityscapes_size):
     assert count_params(cityscapes_model.backbone) == 8_665_020
 
 
+@pytest.mark.slow
 def test_ade20k_reference_size(ade20k_size):
     assert within_1pct(ade20k_size['params'], 10.24e6), ade20k_size
     assert within_1pct(ade20k_size['macs'], 36.1e9), ade20k_size
@@ -368,6 +370,7 @@ def test_coco_reference_size(coco_size):
     assert within_1pct(coco_size['macs'], 5.80e9), coco_size
 
 
+@pytest.mark.slow
 def test_imagenet_reference_size(imagenet_size):
     assert within_1pct(imagenet_size['params'], 13.04e6), imagenet_size
     assert within_1pct(imagenet_size['macs'], 2.42e9), imagenet_size
@@ -390,6 +393,7 @@ def test_searchable_channels_and_prunable_weights(cityscapes_model,
             'neck.down2.paths.k7'} <= names
 
 
+@pytest.mark.slow
 def test_get_flops_tool(tmp_path, monkeypatch, capsys):
     config = tmp_path / 'cfg.py'
     config.write_text(

@@ -81,6 +81,7 @@ def model_at(cfg, arch):
     return model.eval()
 
 
+@pytest.mark.slow
 def test_sweep_reaches_every_ratio_and_keeps_ckpt(search_run, tmp_path):
     ckpt = search_run['ckpt']
     digest = sha256(ckpt)
@@ -114,13 +115,13 @@ def test_sweep_reaches_every_ratio_and_keeps_ckpt(search_run, tmp_path):
                                                               rel=1e-3)
         # The one-shot ticket holds the same masks and the source weights.
         ticket = load_checkpoint_file(saved['ticket'])
-        masks = ticket['meta']['supertickets']['pruning']['masks']
+        masks = ticket['supertickets']['pruning']['masks']
         kept = sum(int(m.sum()) for m in masks.values())
         assert 1 - kept / saved['prunable_weights'] == pytest.approx(
             saved['sparsity'])
     # Different scores, different masks.
     by = {(r['scorer'], r['ratio']): r for r in results}
-    masks = {k: load_checkpoint_file(r['ticket'])['meta']['supertickets']
+    masks = {k: load_checkpoint_file(r['ticket'])['supertickets']
              ['pruning']['masks'] for k, r in by.items()}
     name = next(iter(masks[('magnitude', 0.5)]))
     assert not torch.equal(masks[('magnitude', 0.5)][name],
@@ -141,8 +142,8 @@ def test_sweep_reaches_every_ratio_and_keeps_ckpt(search_run, tmp_path):
         '--no-iterative', '--work-dir', str(tmp_path / 'dense')
     ])[0]
     assert not dense['iterative'] and dense['checkpoint'] == ckpt
-    dense_masks = load_checkpoint_file(dense['ticket'])['meta'][
-        'supertickets']['pruning']['masks']
+    dense_masks = load_checkpoint_file(
+        dense['ticket'])['supertickets']['pruning']['masks']
     assert any(not torch.equal(dense_masks[n], masks[('snip', 0.93)][n])
                for n in dense_masks)
     assert sha256(ckpt) == digest
@@ -175,8 +176,8 @@ def test_retrain_keeps_masks_fixed(search_run, tmp_path, resume):
     steps = {int(v['step']) for v in
              retrained['optimizer']['state'].values()}
     assert steps == {end}
-    before = ticket['meta']['supertickets']['pruning']['masks']
-    after = retrained['meta']['supertickets']['pruning']['masks']
+    before = ticket['supertickets']['pruning']['masks']
+    after = retrained['supertickets']['pruning']['masks']
     assert before.keys() == after.keys()
     assert all(torch.equal(before[k], after[k]) for k in before)
     # Fine-tuning moved the kept weights.
@@ -185,8 +186,8 @@ def test_retrain_keeps_masks_fixed(search_run, tmp_path, resume):
                for k in before)
     # The retrained checkpoint names the whole searched architecture, so
     # it loads into the config's supernet like the search checkpoint.
-    arch = retrained['meta']['supertickets']['arch']
-    assert arch == ticket['meta']['supertickets']['arch']
+    arch = retrained['supertickets']['arch']
+    assert arch == ticket['supertickets']['arch']
     assert any(c == 0 for c in arch.values())
     model = model_at(search_run['cfg'], arch)
     # A plain load of a masked checkpoint is refused; this test applies

@@ -39,7 +39,8 @@ def stock_seg_model(base, tmp_path, size=(32, 64)):
 
 
 @pytest.mark.parametrize(
-    'base', [FCN_HR18, pytest.param(FCN_R50, marks=pytest.mark.slow)])
+    'base', [pytest.param(FCN_HR18, marks=pytest.mark.slow),
+             pytest.param(FCN_R50, marks=pytest.mark.slow)])
 def test_prune_a_stock_seg_model(base, cityscapes_root, tmp_path):
     hooks = [
         dict(type='ProgressivePruningHook', target_sparsity=0.5,

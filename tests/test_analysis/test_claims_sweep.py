@@ -34,6 +34,7 @@ def tiny_supertickets_config(data_root, path):
     return path
 
 
+@pytest.mark.slow
 def test_tiny_sweep_resumes_and_reports(cityscapes_root, tmp_path):
     claims = load_claims()
     config = tiny_supertickets_config(cityscapes_root,

@@ -65,13 +65,13 @@ def _nan_weight(ckpt):
 
 def _meta(section, key, value):
     def edit(ckpt):
-        ckpt['meta']['supertickets'][section][key] = value
+        ckpt['supertickets'][section][key] = value
     return edit
 
 
 def _masks(change):
     def edit(ckpt):
-        masks = ckpt['meta']['supertickets']['pruning']['masks']
+        masks = ckpt['supertickets']['pruning']['masks']
         for name in masks:
             masks[name] = change(masks[name])
     return edit
@@ -143,6 +143,7 @@ def test_summary_has_no_nan_and_arch_json_duplicates_are_refused(
     assert export_arch(model) == {k: v for k, v in arch.items() if v}
 
 
+@pytest.mark.slow
 def test_tools_test_refuses_non_finite_weights(run, tmp_path):
     path = crafted(run, tmp_path, _nan_weight)
     name = torch.load(path, weights_only=False)['nan_name']
@@ -157,12 +158,13 @@ def test_tools_test_refuses_non_finite_weights(run, tmp_path):
     assert 'mIoU' not in out
 
 
+@pytest.mark.slow
 def test_oneshot_on_a_checkpoint_with_masks_warns_and_prunes(
         run, tmp_path, caplog):
     """The common case: one-shot pruning a checkpoint of a full
     SuperTickets run, which carries masks (they are dropped, with a
     warning)."""
-    saved = run['checkpoint']['meta']['supertickets']['pruning']['masks']
+    saved = run['checkpoint']['supertickets']['pruning']['masks']
     assert saved
     result = prune_oneshot(run['cfg_file'], run['ckpt'], 'magnitude', 0.3,
                            str(tmp_path / 'sp'))

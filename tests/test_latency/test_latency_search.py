@@ -38,6 +38,7 @@ def _latency_hook(table_path, **kw):
         **kw))
 
 
+@pytest.mark.slow
 def test_demo_seg_lands_within_5_percent_of_a_latency_budget(tmp_path):
     path = tmp_path / 'table.json'
     _demo_table(path)
