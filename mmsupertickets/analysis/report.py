@@ -14,7 +14,7 @@ from .curves import (
     verdict,
 )
 from .figures import plot_claims, task_metrics
-from .sweep import RunStore
+from .sweep_store import RunStore
 
 __all__ = ['write_report']
 
