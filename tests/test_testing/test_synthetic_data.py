@@ -27,7 +27,7 @@ from mmsupertickets.testing import (
 )
 from mmsupertickets.testing import imagenet as in_module
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # (H, W) of the tiny datasets: small enough to keep the file fast.
 CS_SIZE = (64, 128)
 ADE_SIZE = (64, 64)

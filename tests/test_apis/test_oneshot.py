@@ -34,7 +34,7 @@ from mmsupertickets.structures.state_checks import (
 )
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOL = 0.005
 
 

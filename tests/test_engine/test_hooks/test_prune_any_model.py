@@ -19,7 +19,8 @@ from tiny_configs import cls_cfg, seg_cfg
 import mmsupertickets  # noqa: F401
 from mmsupertickets.apis.export import export_ticket
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 FCN_HR18 = 'mmseg::hrnet/fcn_hr18_4xb2-80k_cityscapes-512x1024.py'
 FCN_R50 = 'mmseg::fcn/fcn_r50-d8_4xb2-40k_cityscapes-512x1024.py'
 

@@ -7,7 +7,7 @@ import sys
 
 from mmengine.config import Config
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def free_port():
@@ -41,7 +41,7 @@ def start_training(cfg, work_dir, nproc=1, resume=False, crash=None):
                                                  if resume else [])
     # The checkout under test, whatever mmsupertickets is installed.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [osp.join(ROOT, 'tests'), ROOT]), OMP_NUM_THREADS='1')
+        [osp.join(ROOT, 'tests', 'utils'), ROOT]), OMP_NUM_THREADS='1')
     env.pop('SUPERTICKETS_TEST_CRASH', None)
     if crash:
         env['SUPERTICKETS_TEST_CRASH'] = crash

@@ -6,7 +6,7 @@ from mmengine.runner import Runner
 
 from mmsupertickets.testing import events_every_epoch, redirect_paths
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def generate_demo_data(task, root):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import sysconfig
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def run(cmd, cwd, timeout=600, env=None):

@@ -45,8 +45,9 @@ from mmsupertickets.utils.checkpoint_io import (
 from mmsupertickets.utils.dist_launch import init_dist_for_device
 from mmsupertickets.utils.safe_globals import weights_only_load
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TESTS = osp.dirname(osp.abspath(__file__))
+HELPERS = osp.join(REPO, 'tests', 'utils')
 
 
 @MODELS.register_module(force=True)
@@ -422,7 +423,7 @@ def test_rewrap_after_shape_change_single_process(tmp_path):
 def _run(cmd, cwd, timeout=300, env=None):
     env = dict(
         os.environ,
-        PYTHONPATH=os.pathsep.join([TESTS, REPO]),
+        PYTHONPATH=os.pathsep.join([TESTS, HELPERS, REPO]),
         OMP_NUM_THREADS='1',
         **(env or {}))
     proc = subprocess.run(

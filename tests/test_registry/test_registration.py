@@ -68,6 +68,6 @@ def test_custom_imports_in_a_fresh_process(tmp_path):
         """)
     result = subprocess.run([sys.executable, '-c', script],
                             capture_output=True, text=True, timeout=300,
-                            cwd=Path(__file__).resolve().parents[1])
+                            cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == 'HRNASSegHead'

@@ -17,7 +17,7 @@ from mmsupertickets.utils.checkpoint_io import (
 )
 from mmsupertickets.utils.preflight import check_datasets
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def test_missing_dataset_folder_is_named(tmp_path):

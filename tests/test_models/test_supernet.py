@@ -36,7 +36,7 @@ SEG_BASE = 'mmseg::hrnet/fcn_hr18_4xb2-80k_cityscapes-512x1024.py'
 POSE_BASE = ('mmpose::body_2d_keypoint/topdown_heatmap/coco/'
              'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py')
 CLS_BASE = 'mmpretrain::hrnet/hrnet-w18_4xb32_in1k.py'
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CUSTOM_IMPORTS = ("custom_imports = dict(imports=['mmsupertickets'], "
                   'allow_failed_imports=False)\n')
 

@@ -22,7 +22,7 @@ from mmengine.registry import MODELS, init_default_scope
 
 import mmsupertickets  # noqa: F401
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs')
 # Files starting with '_' are fragments that other configs inherit.
 ALL_CONFIGS = sorted(

@@ -34,7 +34,7 @@ from mmsupertickets.utils.checkpoint_io import (
     load_checkpoint_file,
 )
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TARGET = 0.5
 SHAPE = (32, 64)
 

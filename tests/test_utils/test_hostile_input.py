@@ -22,7 +22,7 @@ import mmsupertickets  # noqa: F401
 from mmsupertickets.apis.export import export_ticket
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def sha256(path):

@@ -14,8 +14,9 @@ import sys
 import pytest
 import torch
 
-BENCHMARKS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                      'tools', 'benchmarks')
+BENCHMARKS = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
+    'benchmarks')
 RATIO_LINE = re.compile(r'^ratio \S.*\d\.\d{3}')
 DIVISOR_RATIO = re.compile(
     r'div8/div1 wall (\S+), CPU (\S+), least CPU (\S+);')

@@ -18,7 +18,7 @@ from mmsupertickets.utils.checkpoint_io import (
     safe_checkpoint_loading,
 )
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def numpy1_checkpoint(path):
