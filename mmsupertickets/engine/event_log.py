@@ -3,7 +3,6 @@
 import json
 import math
 import os.path as osp
-import weakref
 from typing import Dict, List, Optional, Set, Tuple
 
 from mmengine.dist import is_main_process
@@ -13,17 +12,14 @@ from mmengine.runner import EpochBasedTrainLoop
 from mmsupertickets.flops import format_count
 from mmsupertickets.utils.atomic_write import _write_atomically
 
+from .run_state import TicketRunState
 from .ticket_meta import EVENTS_FILE
 
-__all__ = ['report_event']
+__all__ = ['report_event', 'log_idle_shrink']
 
 # Runtime info of the message hub, so saved in every checkpoint: how many
 # lines the events file held after the run's last event.
 EVENT_LINES_KEY = 'supertickets/event_lines'
-
-# Per runner: the (event, iter, epoch) of the lines of this run in the file
-# and how many lines the file holds; filled at the runner's first event.
-_runs: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
 
 
 def _event_key(record: dict) -> Tuple:
@@ -45,12 +41,6 @@ def _read_lines(path: str) -> List[str]:
     return lines
 
 
-def _was_resumed(runner) -> bool:
-    # mmengine sets both when ``resume`` really loaded a checkpoint.
-    return bool(getattr(runner, '_resume', False)
-                and getattr(runner, '_has_loaded', False))
-
-
 def _sync_events_file(runner, path: str) -> Dict:
     """Bring the events file in line with the run's state, once per runner.
 
@@ -62,7 +52,7 @@ def _sync_events_file(runner, path: str) -> Dict:
     lines = _read_lines(path)
     kept = lines
     logged = runner.message_hub.get_info(EVENT_LINES_KEY)
-    resumed = _was_resumed(runner)
+    resumed = TicketRunState.of(runner).resumed
     if resumed and isinstance(logged, int):
         kept = lines[:logged]
     seen: Set[Tuple] = set()
@@ -131,9 +121,10 @@ def report_event(runner, event: str, status: Dict[str, float],
     if not is_main_process():
         return
     path = osp.join(runner.work_dir, EVENTS_FILE)
-    run = _runs.get(runner)
-    if run is None:
-        run = _runs[runner] = _sync_events_file(runner, path)
+    state = TicketRunState.of(runner)
+    if state.events is None:
+        state.events = _sync_events_file(runner, path)
+    run = state.events
     record = dict(event=event, iter=runner.iter + 1, epoch=epoch, **status)
     key = _event_key(record)
     if key not in run['seen']:
@@ -142,3 +133,31 @@ def report_event(runner, event: str, status: Dict[str, float],
         run['seen'].add(key)
         run['count'] += 1
     runner.message_hub.update_info(EVENT_LINES_KEY, run['count'])
+
+
+def log_idle_shrink(runner, final: bool, guarded: bool, dead_macs: float,
+                    keys: dict, cost: str,
+                    steer: Optional[dict] = None) -> None:
+    """Log why a shrink event removes no channel: the ``min_macs`` guard
+    held it back (``guarded``) or no |γ| is under the threshold.
+
+    ``keys`` holds the hook's ``min_macs``, ``threshold`` and the
+    ``min_macs_shape`` the guard counts at; ``steer`` the budget
+    controller's step, when there is a budget of ``cost``.
+    """
+    budget = ''
+    if steer is not None:
+        budget = (f'; {cost} gap to the budget {steer[cost + "_gap"]:+.1%}'
+                  f', rho {steer["controlled_rho"]:.3g} -> '
+                  f'{steer["next_rho"]:.3g}')
+    # The guard counts at min_macs_shape, whatever input_shape is; the
+    # last shrink has no guard, it only finds nothing dead.
+    shape = 'x'.join(map(str, keys['min_macs_shape']))
+    why = (f'dead channels hold {dead_macs:.3g} MACs counted at '
+           f'min_macs_shape={shape} (< min_macs={keys["min_macs"]:.3g})'
+           ) if guarded else (
+               f'no channel has |gamma| <= threshold={keys["threshold"]:g}')
+    print_log(
+        f'[SuperTickets] {"final " if final else ""}shrink '
+        f'{"skipped" if guarded else "removes nothing"} at iter '
+        f'{runner.iter + 1}: {why}{budget}', logger='current')

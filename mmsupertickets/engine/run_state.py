@@ -27,6 +27,11 @@ class TicketRunState:
         reactivation (str | None): Reactivation mode asked for by
             ``IterativeReactivationHook``; the owner applies it.
         loader_logged (bool): The checkpoint loader in use was logged.
+        resumed (bool): Training started after iteration 0, so ``resume``
+            restored the loop (set at ``before_train``).
+        events (dict | None): The events file's lines of this run (their
+            keys, ``seen``, and the file's line ``count``), read at the
+            run's first event.
 
     Example:
         >>> state = TicketRunState.of(runner)  # doctest: +SKIP
@@ -41,6 +46,8 @@ class TicketRunState:
         self.mask_owner = None
         self.reactivation: Optional[str] = None
         self.loader_logged = False
+        self.resumed = False
+        self.events: Optional[dict] = None
 
     def count_at(self, input_shape) -> None:
         """Count MACs at ``input_shape`` (H, W) from now on; the estimator

@@ -10,7 +10,8 @@ from mmengine.registry import init_default_scope
 from tiny_configs import TINY_BACKBONE
 
 import mmsupertickets  # noqa: F401
-from mmsupertickets.flops import ResourceEstimator, check_input_widths
+from mmsupertickets.flops import ResourceEstimator
+from mmsupertickets.head_widths import check_input_widths
 from mmsupertickets.testing.dropin import config_root
 
 

@@ -6,7 +6,7 @@ import torch.nn as nn
 from mmengine.dist import get_rank
 from mmengine.logging import print_log
 
-from mmsupertickets.flops import check_input_widths
+from mmsupertickets.head_widths import check_input_widths
 from mmsupertickets.pruning.builder import (
     build_schedule,
     build_scorer,
@@ -187,6 +187,7 @@ class ProgressivePruningHook(TicketEventHook):
             self.masks.bake(model)
 
     def before_train(self, runner) -> None:
+        super().before_train(runner)
         # A head built for other widths than the backbone gives is refused
         # here, before the first iteration, naming the key to set.
         check_input_widths(unwrap(runner.model))

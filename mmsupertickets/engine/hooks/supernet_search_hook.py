@@ -3,11 +3,8 @@ from typing import Dict, Optional, Sequence
 
 from mmengine.logging import print_log
 
-from mmsupertickets.flops import (
-    ResourceEstimator,
-    check_input_widths,
-    format_count,
-)
+from mmsupertickets.flops import ResourceEstimator, format_count
+from mmsupertickets.head_widths import check_input_widths
 from mmsupertickets.latency import (
     LatencyCost,
     LatencyTable,
@@ -46,7 +43,7 @@ from mmsupertickets.structures.value_checks import (
 from mmsupertickets.utils.broadcast import broadcast_object
 
 from ..event_clock import check_interval
-from ..event_log import event_epoch, report_event
+from ..event_log import event_epoch, log_idle_shrink, report_event
 from ..gamma_penalty import GammaPenalty
 from ..model_status import model_status
 from ..run_state import TicketRunState
@@ -248,6 +245,7 @@ class SuperNetSearchHook(TicketEventHook):
             TicketRunState.of(runner).count_at(self.input_shape)
 
     def before_train(self, runner) -> None:
+        super().before_train(runner)
         require_searchable(unwrap(runner.model))
         check_input_widths(unwrap(runner.model))
         self.check_run(runner, shrink_interval=self.shrink_interval)
@@ -385,29 +383,16 @@ class SuperNetSearchHook(TicketEventHook):
                 self._steer_rho(runner, unit_widths(model))
             runner.call_hook('after_shrink', plan=ShrinkPlan())
             return
-        shape = 'x'.join(map(str, self.min_macs_shape
-                             or self.input_shape))
-        budget = ''
+        steer = None
         if self.budget is not None:
             # The subnet this shrink would have left.
             steer = self._steer_rho(runner, {
                 u.name: len(keep[u.name]) if u.name in keep else
                 u.channels for u in find_searchable_units(model)})
-            budget = (f'; {self.cost} gap to the budget '
-                      f'{steer[self.cost + "_gap"]:+.1%}'
-                      f', rho {steer["controlled_rho"]:.3g} -> '
-                      f'{steer["next_rho"]:.3g}')
-        # The guard counts at min_macs_shape, whatever input_shape is;
-        # the last shrink has no guard, it only finds nothing dead.
-        why = (f'dead channels hold {dead_macs:.3g} MACs counted at '
-               f'min_macs_shape={shape} (< min_macs='
-               f'{self.min_macs:.3g})') if guarded else (
-                   f'no channel has |gamma| <= threshold='
-                   f'{self.threshold:g}')
-        print_log(
-            f'[SuperTickets] {"final " if final else ""}shrink '
-            f'{"skipped" if guarded else "removes nothing"} at iter '
-            f'{runner.iter + 1}: {why}{budget}', logger='current')
+        log_idle_shrink(runner, final, guarded, dead_macs, dict(
+            min_macs=self.min_macs, threshold=self.threshold,
+            min_macs_shape=self.min_macs_shape or self.input_shape),
+            self.cost, steer)
 
     def shrink(self, runner, final: bool = False) -> None:
         """One shrink event (rank 0 decides, every rank applies)."""

@@ -85,6 +85,11 @@ class TicketEventHook(Hook):
             self._loading_scope.enter_context(
                 FolderLock(runner.work_dir, 'work dir'))
 
+    def before_train(self, runner) -> None:
+        # After load_or_resume: a loop past iteration 0 was resumed. The
+        # events file reads this instead of the runner's private flags.
+        TicketRunState.of(runner).resumed = runner.iter > 0
+
     def after_run(self, runner) -> None:
         self._loading_scope.close()
 
