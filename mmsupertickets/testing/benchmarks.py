@@ -309,6 +309,65 @@ def shrink_to_macs(model: nn.Module, shape: Sequence[int],
     return before, estimator.complexity(model)
 
 
+# -- events outside a training loop ------------------------------------------
+class EventRunner:
+    """What the hooks use of a runner, for one event outside a loop."""
+
+    def __init__(self, model, optim_wrapper, hooks, work_dir):
+        from mmengine.logging import MessageHub
+        self.message_hub = MessageHub(f'event_runner_{id(self)}')
+        self.model = model
+        self.optim_wrapper = optim_wrapper
+        self.hooks = hooks
+        self.work_dir = work_dir
+        self.visualizer = None
+        self.iter = 0
+        self.epoch = 0
+        # The hooks check the epoch's geometry before training.
+        self.train_dataloader = torch.utils.data.DataLoader(
+            list(range(4)), batch_size=1)
+
+    def call_hook(self, fn_name, **kwargs):
+        for hook in self.hooks:
+            if hasattr(hook, fn_name):
+                getattr(hook, fn_name)(self, **kwargs)
+
+
+def optimizer_with_state(model: nn.Module):
+    """AdamW with state for every parameter, as after a training step."""
+    from mmengine.optim import OptimWrapper
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    g = torch.Generator().manual_seed(0)
+    for p in model.parameters():
+        p.grad = torch.randn(p.shape, generator=g) * 1e-3
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return OptimWrapper(optimizer)
+
+
+def kill_channels(models, share, seed=0):
+    """γ = β = 0 for ``share`` of every path's channels in all ``models``.
+
+    Unlike the per-channel draw of
+    :class:`~mmsupertickets.testing.KillChannelsHook`, exactly
+    ``round(share * channels)`` per unit, so a benchmark knows how many
+    channels its shrink must remove. Returns that number.
+    """
+    from mmsupertickets.structures.searchable import find_searchable_units
+    g = torch.Generator().manual_seed(seed)
+    unit_lists = [find_searchable_units(m) for m in models]
+    killed = 0
+    with torch.no_grad():
+        for units in zip(*unit_lists):
+            c = units[0].channels
+            dead = torch.randperm(c, generator=g)[:int(round(share * c))]
+            killed += len(dead)
+            for u in units:
+                u.norm.weight[dead] = 0
+                u.norm.bias[dead] = 0
+    return killed
+
+
 def fmt_count(n: float) -> str:
     """12.34G / 5.67M / 8.90K, the project's way of printing counts."""
     from mmsupertickets.flops import format_count

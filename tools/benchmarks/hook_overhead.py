@@ -48,9 +48,12 @@ from mmsupertickets.testing.benchmarks import (
     DATA_PREPROCESSOR,
     TIME_HEADERS,
     Clock,
+    EventRunner,
     Samples,
     add_common_args,
     build_seg_model,
+    kill_channels,
+    optimizer_with_state,
     print_header,
     print_table,
     seg_model_cfg,
@@ -220,58 +223,6 @@ def time_prune(runner, repeats):
     return out
 
 
-class EventRunner:
-    """What the hooks use of a runner, for one event outside a loop."""
-
-    def __init__(self, model, optim_wrapper, hooks, work_dir):
-        from mmengine.logging import MessageHub
-        self.message_hub = MessageHub(f'event_runner_{id(self)}')
-        self.model = model
-        self.optim_wrapper = optim_wrapper
-        self.hooks = hooks
-        self.work_dir = work_dir
-        self.visualizer = None
-        self.iter = 0
-        self.epoch = 0
-        # The hooks check the epoch's geometry before training.
-        self.train_dataloader = torch.utils.data.DataLoader(
-            list(range(4)), batch_size=1)
-
-    def call_hook(self, fn_name, **kwargs):
-        for hook in self.hooks:
-            if hasattr(hook, fn_name):
-                getattr(hook, fn_name)(self, **kwargs)
-
-
-def _optimizer_with_state(model: nn.Module):
-    """AdamW with state for every parameter, as after a training step."""
-    from mmengine.optim import OptimWrapper
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    g = torch.Generator().manual_seed(0)
-    for p in model.parameters():
-        p.grad = torch.randn(p.shape, generator=g) * 1e-3
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return OptimWrapper(optimizer)
-
-
-def _kill_channels(models, share, seed=0):
-    """γ = β = 0 for ``share`` of every path's channels in all ``models``."""
-    from mmsupertickets.structures.searchable import find_searchable_units
-    g = torch.Generator().manual_seed(seed)
-    unit_lists = [find_searchable_units(m) for m in models]
-    killed = 0
-    with torch.no_grad():
-        for units in zip(*unit_lists):
-            c = units[0].channels
-            dead = torch.randperm(c, generator=g)[:int(round(share * c))]
-            killed += len(dead)
-            for u in units:
-                u.norm.weight[dead] = 0
-                u.norm.bias[dead] = 0
-    return killed
-
-
 def time_shrink(shape, tiny, share, repeats, work_dir):
     """Seconds of one shrink event (fresh model each time), and of its MAC
     recount, the FlopAnalyzer trace that reports the new size."""
@@ -296,14 +247,14 @@ def time_shrink(shape, tiny, share, repeats, work_dir):
                                     by_epoch=False)
         pruning = ProgressivePruningHook(by_epoch=False)
         ema = EMAHook()
-        runner = EventRunner(model, _optimizer_with_state(model),
+        runner = EventRunner(model, optimizer_with_state(model),
                              [search, pruning, IterativeReactivationHook(),
                               ema], work_dir)
         ema.before_run(runner)
         search.before_train(runner)
         search.before_train_iter(runner, 0)  # profiles the supernet
         pruning.prune(runner, SPARSITY, event='benchmark prune')
-        out['removed'] = _kill_channels([model, ema.ema_model.module], share)
+        out['removed'] = kill_channels([model, ema.ema_model.module], share)
         clock.start()
         search.shrink(runner)
         out['total'].add(*clock.read())
