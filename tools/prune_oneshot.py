@@ -50,6 +50,47 @@ PAPER_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.93, 0.95,
                 0.98)
 
 
+def add_retrain_args(parser: argparse.ArgumentParser) -> None:
+    """The options of the fine-tuning after pruning."""
+    parser.add_argument(
+        '--retrain', action='store_true',
+        help='also fine-tune each pruned subnet with its masks fixed and '
+        'evaluate it again')
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument(
+        '--retrain-iters', type=int,
+        help='fine-tune for this many iterations (implies --retrain); '
+        'default: the config\'s train_cfg')
+    length.add_argument(
+        '--retrain-epochs', type=int,
+        help='fine-tune for this many epochs (epoch-based configs; implies '
+        '--retrain)')
+    parser.add_argument(
+        '--retrain-resume', action=argparse.BooleanOptionalAction,
+        default=True,
+        help='the fine-tuning resumes the search run at its checkpoint: '
+        'optimizer state, LR schedule, iteration count and EMA (default, '
+        'the reference\'s); --no-retrain-resume starts them fresh')
+
+
+def check_args(parser: argparse.ArgumentParser, args) -> None:
+    """Refuse bad values through ``parser.error`` (exit 2, naming the
+    value); a retraining length implies ``--retrain``."""
+    try:
+        check_scorers(args.scorers)
+        check_ratios(args.ratios)
+        check_scope(args.scope)
+    except ValueError as e:
+        parser.error(str(e))
+    for flag in ('retrain_iters', 'retrain_epochs', 'snip_batches'):
+        value = getattr(args, flag)
+        if value is not None and value <= 0:
+            parser.error(f'--{flag.replace("_", "-")}={value} must be '
+                         'positive')
+    if args.retrain_iters is not None or args.retrain_epochs is not None:
+        args.retrain = True
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='One-shot prune a searched subnet (S+P baselines)')
@@ -69,19 +110,7 @@ def parse_args(argv=None):
         help='rank the scores over all layers together (global, the '
         'paper\'s) or within each layer (layer); any of '
         f'{sorted(SELECTIONS.module_dict)}')
-    parser.add_argument(
-        '--retrain', action='store_true',
-        help='also fine-tune each pruned subnet with its masks fixed and '
-        'evaluate it again')
-    length = parser.add_mutually_exclusive_group()
-    length.add_argument(
-        '--retrain-iters', type=int,
-        help='fine-tune for this many iterations (implies --retrain); '
-        'default: the config\'s train_cfg')
-    length.add_argument(
-        '--retrain-epochs', type=int,
-        help='fine-tune for this many epochs (epoch-based configs; implies '
-        '--retrain)')
+    add_retrain_args(parser)
     parser.add_argument(
         '--work-dir',
         help='results folder; defaults to ./work_dirs/s_plus_p/<config '
@@ -105,12 +134,6 @@ def parse_args(argv=None):
         help='BN mode of the SNIP forwards: running statistics (eval, the '
         'reference\'s) or batch statistics (train)')
     parser.add_argument(
-        '--retrain-resume', action=argparse.BooleanOptionalAction,
-        default=True,
-        help='the fine-tuning resumes the search run at its checkpoint: '
-        'optimizer state, LR schedule, iteration count and EMA (default, '
-        'the reference\'s); --no-retrain-resume starts them fresh')
-    parser.add_argument(
         '--iterative', action=argparse.BooleanOptionalAction, default=True,
         help='score each ratio on the network already masked at the ratio '
         'below, keeping what it removed (default, the reference\'s sweep); '
@@ -124,19 +147,7 @@ def parse_args(argv=None):
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    try:
-        check_scorers(args.scorers)
-        check_ratios(args.ratios)
-        check_scope(args.scope)
-    except ValueError as e:
-        parser.error(str(e))
-    for flag in ('retrain_iters', 'retrain_epochs', 'snip_batches'):
-        value = getattr(args, flag)
-        if value is not None and value <= 0:
-            parser.error(f'--{flag.replace("_", "-")}={value} must be '
-                         'positive')
-    if args.retrain_iters is not None or args.retrain_epochs is not None:
-        args.retrain = True
+    check_args(parser, args)
     return args
 
 

@@ -47,19 +47,9 @@ def test_smoke_run_prints_ratio(script, tmp_path):
 
 
 def test_divisor_pair_widths_and_macs():
-    import importlib.util
-
-    from mmsupertickets.testing.benchmarks import (
-        build_seg_model,
-        randomise_gammas,
-        setup,
-    )
-    spec = importlib.util.spec_from_file_location(
-        'deployment', osp.join(BENCHMARKS, 'deployment.py'))
-    deployment = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(deployment)
-    divisor_pair = deployment.divisor_pair
     from mmsupertickets.structures.searchable import find_searchable_units
+    from mmsupertickets.testing.benchmarks import build_seg_model, setup
+    from mmsupertickets.testing.subnets import divisor_pair, randomise_gammas
     setup(threads=1)
     supernet = build_seg_model(tiny=True)
     randomise_gammas(supernet)

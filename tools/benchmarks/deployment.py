@@ -16,18 +16,18 @@ timed round by round in one run:
 - ``hrnet18``: stock mmseg HRNet-W18 + FCN head built from
   ``mmseg::hrnet/fcn_hr18_4xb2-80k_cityscapes-512x1024.py`` (no pretrained
   weights, BN instead of SyncBN);
-- ``div1`` and ``div8``: does ``SuperNetSearchHook(channel_divisor=8)``
-  buy time? Two subnets of the same supernet and |γ| at equal MACs (see
-  :func:`divisor_pair`). ``div1`` has free widths: it is shrunk as
-  ``shrunk`` is (so the same net, timed twice: ``div1`` against ``shrunk``
-  shows the noise of the run). ``div8`` starts from ``div1``'s kept
-  channels, each unit's set rounded to a multiple of 8 by
+- ``div1`` and ``div8``: does ``SuperNetSearchHook(channel_divisor=8)`` buy
+  time? Two subnets of the same supernet and |γ| at equal MACs (see
+  :func:`mmsupertickets.testing.subnets.divisor_pair`). ``div1`` has free
+  widths: it is shrunk as ``shrunk`` is (so the same net, timed twice: ``div1``
+  against ``shrunk`` shows the noise of the run). ``div8`` starts from
+  ``div1``'s kept channels, each unit's set rounded to a multiple of 8 by
   ``round_live_channels`` (the hook's rule: up when the unit has that many
-  channels, reviving its largest-|γ| dead ones, else down), then moves
-  8 channels at a time in the units where that brings its MACs closest to
-  ``div1``'s, for as long as a move does; every unit keeps its
-  largest-|γ| channels, a multiple of 8 (or 0: the unit is removed). The
-  output gives both MACs and their gap.
+  channels, reviving its largest-|γ| dead ones, else down), then moves 8
+  channels at a time in the units where that brings its MACs closest to
+  ``div1``'s, for as long as a move does; every unit keeps its largest-|γ|
+  channels, a multiple of 8 (or 0: the unit is removed). The output gives both
+  MACs and their gap.
 
 Checkpoint sizes on disk, each file written as ``export_ticket`` writes
 its own: ``torch.save`` of each dense ``state_dict`` (detached CPU copies),
@@ -71,12 +71,15 @@ from mmsupertickets.testing.benchmarks import (
     interleaved,
     print_header,
     print_table,
-    randomise_gammas,
     setup,
-    shrink_to_counts,
+)
+from mmsupertickets.testing.subnets import (
+    divisor_pair,
+    fit_subnet,
+    macs_cost_model,
+    prune_and_bake,
+    randomise_gammas,
     shrink_to_macs,
-    top_gamma,
-    unit_macs,
 )
 
 HRNET_CONFIG = 'mmseg::hrnet/fcn_hr18_4xb2-80k_cityscapes-512x1024.py'
@@ -132,123 +135,10 @@ def build_hrnet18() -> torch.nn.Module:
     return MODELS.build(cfg)
 
 
-def divisor_pair(supernet, shape, fraction, divisor=DIVISOR):
-    """Subnets of ``supernet`` with free widths and with widths a multiple
-    of ``divisor``, at about ``fraction`` of its MACs and equal MACs.
-
-    The free one is :func:`shrink_to_macs`'s. The rounded one rounds each
-    unit's kept set with
-    :func:`~mmsupertickets.structures.channel_rounding.round_live_channels`
-    and then moves ``divisor`` channels at a time, greedily, while a move
-    brings its MACs (estimated per unit, linear in the channels) closer to
-    the free one's. Every unit keeps its largest-|γ| channels.
-
-    Args:
-        supernet (nn.Module): The model with its |γ| (not modified).
-        shape (Sequence[int]): (H, W) of the MAC counts.
-        fraction (float): MACs of the subnets / MACs of the supernet.
-        divisor (int): Channel divisor of the rounded subnet.
-
-    Returns:
-        tuple: ``(free, rounded, free_cost, rounded_cost)``, the costs
-        from :func:`mmsupertickets.flops.complexity` at ``shape``.
-    """
-    from mmsupertickets.flops import ResourceEstimator
-    from mmsupertickets.structures.channel_rounding import round_live_channels
-    from mmsupertickets.structures.searchable import find_searchable_units
-    free = copy.deepcopy(supernet)
-    _, free_cost = shrink_to_macs(free, shape, fraction)
-    free_counts = {u.name: u.channels for u in find_searchable_units(free)}
-    units = {u.name: u for u in find_searchable_units(supernet)}
-    estimator = ResourceEstimator(shape)
-    # A unit's MACs are linear in its channels: the free subnet (every
-    # unit kept, narrower) gives the same MACs per channel as the supernet
-    # at a cheaper trace.
-    per_channel = {n: macs / free_counts[n]
-                   for n, macs in unit_macs(estimator, free).items()}
-    counts = {}
-    for name, u in units.items():
-        # The free subnet keeps the largest-|γ| channels: the live set the
-        # hook would round.
-        live = torch.zeros(u.channels, dtype=torch.bool)
-        live[top_gamma(u, free_counts.get(name, 0))] = True
-        counts[name] = int(round_live_channels(
-            live, u.norm.weight.detach().abs(), divisor).sum())
-    # MACs still to add (negative: to remove) to match the free subnet.
-    gap = sum((free_counts.get(n, 0) - c) * per_channel[n]
-              for n, c in counts.items())
-    while True:
-        moves = [(abs(gap - step * per_channel[n]), n, step)
-                 for n, u in units.items() for step in (divisor, -divisor)
-                 if 0 <= counts[n] + step <= u.channels]
-        best = min(moves, default=None)
-        if best is None or best[0] >= abs(gap):
-            break
-        _, name, step = best
-        counts[name] += step
-        gap -= step * per_channel[name]
-    rounded = copy.deepcopy(supernet)
-    shrink_to_counts(rounded, counts)
-    return free, rounded, free_cost, estimator.complexity(rounded)
-
-
-def prune_and_bake(model, sparsity):
-    """Global magnitude masks on the prunable weights, baked in.
-
-    Returns:
-        dict: ``{weight name: bool keep-mask}``.
-    """
-    from mmsupertickets.pruning.prunable import prunable_weights
-    from mmsupertickets.pruning.scorers import magnitude_scores
-    from mmsupertickets.pruning.selection import select_global
-    from mmsupertickets.structures.masks import WeightMasks
-    weights = prunable_weights(model)
-    masks = WeightMasks()
-    for name, keep in select_global(magnitude_scores(weights),
-                                    sparsity).items():
-        masks.set(model, name, keep)
-    masks.bake(model)
-    # An exported ticket is a plain model: zeros stored, no mask hooks.
-    masks.detach_all()
-    return masks.state_dict()
-
-
 def file_size(save, *args):
     """Write a file with ``save(*args)`` (its path last); its size."""
     save(*args)
     return osp.getsize(args[-1])
-
-
-def fit_subnet(supernet, cost, budget, divisor):
-    """A copy of ``supernet`` shrunk by the search hook's budget fit
-    (:func:`~mmsupertickets.structures.macs_budget.fit_cost` with
-    ``trim``): every unit keeps its largest-|γ| channels, a multiple of
-    ``divisor``, until the cost is at or just under ``budget``."""
-    from mmsupertickets.structures.channel_rounding import round_live_channels
-    from mmsupertickets.structures.macs_budget import fit_cost
-    from mmsupertickets.structures.searchable import find_searchable_units
-    units = find_searchable_units(supernet)
-    magnitude = {u.name: u.norm.weight.detach().abs() for u in units}
-    live = {u.name: round_live_channels(
-        torch.ones(u.channels, dtype=torch.bool), magnitude[u.name],
-        divisor) for u in units}
-    live = fit_cost(live, magnitude, cost, budget, divisor, trim=True)
-    net = copy.deepcopy(supernet)
-    shrink_to_counts(net, {n: int(m.sum()) for n, m in live.items()})
-    return net
-
-
-def macs_cost_model(estimator, supernet, total_macs):
-    """The MACs cost of ``supernet``'s subnets
-    (:class:`~mmsupertickets.structures.macs_budget.LinearCost`), what
-    ``target_macs`` fits under."""
-    from mmsupertickets.latency import unit_widths
-    from mmsupertickets.structures.macs_budget import LinearCost
-    macs = estimator.module_macs(supernet)
-    widths = unit_widths(supernet)
-    return LinearCost(
-        {n: macs.get(n, 0) / c for n, c in widths.items()},
-        total_macs - sum(macs.get(n, 0) for n in widths))
 
 
 def runtime_table(args, runtime, supernet, tables):
@@ -372,7 +262,7 @@ def build_models(args):
     hrnet = build_hrnet18()
     hrnet_cost = complexity(hrnet, args.shape)
     div1, div8, div1_cost, div8_cost = divisor_pair(
-        supernet, args.shape, args.macs_fraction)
+        supernet, args.shape, args.macs_fraction, DIVISOR)
     models = dict(supernet=supernet, shrunk=shrunk, ticket=ticket,
                   hrnet18=hrnet, div1=div1, div8=div8)
     costs = dict(supernet=supernet_cost, shrunk=shrunk_cost,

@@ -26,10 +26,9 @@ from mmsupertickets.testing.benchmarks import (
     build_seg_model,
     print_header,
     print_table,
-    randomise_gammas,
     setup,
-    shrink_to_counts,
 )
+from mmsupertickets.testing.subnets import randomise_gammas, shrink_to_counts
 
 
 def parse_args(argv=None):

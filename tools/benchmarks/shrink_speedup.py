@@ -35,10 +35,9 @@ from mmsupertickets.testing.benchmarks import (
     interleaved,
     print_header,
     print_table,
-    randomise_gammas,
     setup,
-    shrink_to_macs,
 )
+from mmsupertickets.testing.subnets import randomise_gammas, shrink_to_macs
 
 
 def parse_args(argv=None):
