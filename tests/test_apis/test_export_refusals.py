@@ -9,17 +9,14 @@ import sys
 
 import pytest
 import torch
-from mmengine.config import Config
+from fixture_runs import tiny_ticket_run
 from mmengine.registry import MODELS, init_default_scope
-from mmengine.runner import Runner
-from tiny_configs import seg_cfg
 
 import mmsupertickets  # noqa: F401
 from mmsupertickets.apis.export import export_ticket
 from mmsupertickets.apis.export.ticket_export import _max_abs_diff
 from mmsupertickets.apis.oneshot import prune_oneshot
 from mmsupertickets.structures.arch import apply_arch, export_arch
-from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -28,24 +25,9 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 def run(cityscapes_root, tmp_path_factory):
     """A tiny ticket run (a shrink, prune events: its checkpoint carries
     masks), its config file and its last checkpoint."""
-    root = tmp_path_factory.mktemp('refusals')
-    hooks = [
-        dict(type='SuperNetSearchHook', rho=1e-3, warmup=2, min_macs=0,
-             shrink_interval=2, by_epoch=False),
-        dict(type='ProgressivePruningHook', target_sparsity=0.5,
-             prune_interval=2, step=0.25, by_epoch=False),
-    ]
-    cfg = seg_cfg(cityscapes_root, str(root / 'work'), max_iters=4,
-                  hooks=hooks)
-    cfg.update(test_dataloader=cfg['val_dataloader'],
-               test_evaluator=cfg['val_evaluator'],
-               test_cfg=dict(type='TestLoop'))
-    Runner.from_cfg(Config(copy.deepcopy(cfg))).train()
-    cfg_file = str(root / 'train_cfg.py')
-    Config(cfg).dump(cfg_file)
-    ckpt = str(root / 'work' / 'iter_4.pth')
-    return dict(cfg=cfg, cfg_file=cfg_file, ckpt=ckpt,
-                checkpoint=load_checkpoint_file(ckpt))
+    return tiny_ticket_run(cityscapes_root,
+                           tmp_path_factory.mktemp('refusals'),
+                           with_test=True)
 
 
 def crafted(run, tmp_path, edit):

@@ -7,9 +7,9 @@ import os.path as osp
 
 import pytest
 import torch
+from fixture_runs import tiny_ticket_run
 from mmengine.config import Config
 from mmengine.runner import Runner
-from tiny_configs import seg_cfg
 
 import mmsupertickets  # noqa: F401
 from mmsupertickets.apis.export import export_ticket
@@ -20,25 +20,11 @@ from mmsupertickets.engine.ticket_meta import (
 )
 from mmsupertickets.utils.checkpoint_io import load_checkpoint_file
 
-HOOKS = [
-    dict(type='SuperNetSearchHook', rho=1e-3, warmup=2, min_macs=0,
-         shrink_interval=2, by_epoch=False),
-    dict(type='ProgressivePruningHook', target_sparsity=0.5,
-         prune_interval=2, step=0.25, by_epoch=False),
-]
-
 
 @pytest.fixture(scope='module')
 def run(cityscapes_root, tmp_path_factory):
-    root = tmp_path_factory.mktemp('version')
-    cfg = seg_cfg(cityscapes_root, str(root / 'work'), max_iters=4,
-                  hooks=copy.deepcopy(HOOKS))
-    Runner.from_cfg(Config(copy.deepcopy(cfg))).train()
-    cfg_file = str(root / 'train_cfg.py')
-    Config(cfg).dump(cfg_file)
-    ckpt = str(root / 'work' / 'iter_4.pth')
-    return dict(cfg=cfg, cfg_file=cfg_file, ckpt=ckpt,
-                checkpoint=load_checkpoint_file(ckpt))
+    return tiny_ticket_run(cityscapes_root,
+                           tmp_path_factory.mktemp('version'))
 
 
 def _old_layout(checkpoint):

@@ -192,21 +192,9 @@ class Payload:
 
 @pytest.fixture
 def http_root(tmp_path, monkeypatch):
-    """Files under tmp_path/www served on a local port; torch's hub cache
-    in tmp_path/hub."""
-    import functools
-    import http.server
-    import threading
-    www = tmp_path / 'www'
-    www.mkdir()
-    monkeypatch.setattr(torch.hub, '_hub_dir', str(tmp_path / 'hub'))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(www))
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield www, f'http://127.0.0.1:{server.server_address[1]}'
-    server.shutdown()
+    from fixture_runs import served_folder
+    with served_folder(tmp_path, monkeypatch) as www_and_url:
+        yield www_and_url
 
 
 def test_remote_checkpoints_go_through_the_allow_list(http_root, tmp_path):

@@ -1,13 +1,11 @@
 """http(s) checkpoints are cached by their whole URL and checked against the
 hash their file name carries (#21.7)."""
-import functools
 import hashlib
-import http.server
 import os
-import threading
 
 import pytest
 import torch
+from fixture_runs import served_folder
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from mmsupertickets.utils.checkpoint_io import (
@@ -19,18 +17,8 @@ from mmsupertickets.utils.checkpoint_io import (
 
 @pytest.fixture
 def served(tmp_path, monkeypatch):
-    """Files under tmp_path/www on a loopback port; torch's hub cache in
-    tmp_path/hub."""
-    www = tmp_path / 'www'
-    www.mkdir()
-    monkeypatch.setattr(torch.hub, '_hub_dir', str(tmp_path / 'hub'))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(www))
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield www, f'http://127.0.0.1:{server.server_address[1]}'
-    server.shutdown()
-    server.server_close()
+    with served_folder(tmp_path, monkeypatch) as www_and_url:
+        yield www_and_url
 
 
 def put(www, name, value):
