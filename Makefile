@@ -15,6 +15,10 @@ CONFIG ?=
 # Tests and the demo run small models: one thread per process avoids
 # oversubscribing small machines (and keeps timings steady).
 export OMP_NUM_THREADS ?= 1
+# Test processes (pytest-xdist); each test file runs in one of them, so a
+# module's fixtures are built once. TEST_JOBS=0 runs in this process.
+TEST_JOBS ?= 2
+PYTEST := $(PY) -m pytest tests -q --durations=15 $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 .PHONY: setup setup-classic test test-classic test-slow test-all lint demo data
 
@@ -25,13 +29,13 @@ setup-classic:
 	$(MAKE) setup STACK=classic
 
 test: setup
-	$(PY) -m pytest tests -q -m "not slow" --durations=15
+	$(PYTEST) -m "not slow"
 
 test-classic:
 	$(MAKE) test STACK=classic
 
 test-slow: setup
-	$(PY) -m pytest tests -q -m slow --durations=15
+	$(PYTEST) -m slow
 
 test-all: test test-slow
 
