@@ -112,3 +112,28 @@ def test_input_size_fits_the_stock_model(tmp_path):
     row = check_cell(('mmpretrain', 'davit/davit-tiny_4xb256_in1k.py',
                       'a'), tmp_path)
     assert row['input_size'] == 224
+
+
+def test_summary_counts_the_results_file(tmp_path, capsys):
+    import importlib.util
+    import json
+    import os.path as osp
+    tool = osp.join(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))), 'tools', 'analysis', 'dropin_matrix.py')
+    spec = importlib.util.spec_from_file_location('dropin_tool', tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    row = dict(codebase='mmseg', config='x.py', variant='a', error='')
+    rows = [dict(row, result='pass'),
+            dict(row, config='y.py', result='fail', error='KeyError: 1'),
+            dict(row, config='z.py', result='skip', error='reason'),
+            dict(row, config='z.py', variant='b', result='skip',
+                 error='no HRNet backbone')]
+    out = tmp_path / 'matrix.json'
+    out.write_text(json.dumps(dict(results=rows)))
+    assert module.main(['--out', str(out), '--summary']) == 0
+    text = capsys.readouterr().out
+    # The (b) row without an HRNet backbone is not a cell of the table.
+    assert '| mmseg (a) | 1 | 1 | 1 | 50.0 % |' in text
+    assert 'mmseg (b)' not in text
+    assert '- fail mmseg/y.py (a): KeyError: 1' in text
