@@ -145,9 +145,13 @@ def _drop_weights(obj):
 
 def _num_keypoints(model: dict) -> Optional[int]:
     head = model.get('head') or {}
-    for key in ('num_keypoints', 'out_channels'):
-        if isinstance(head.get(key), int):
-            return head[key]
+    # UDP's combined target has a heatmap and x/y offsets per keypoint.
+    per_keypoint = 3 if (head.get('decoder') or {}).get(
+        'heatmap_type') == 'combined' else 1
+    if isinstance(head.get('num_keypoints'), int):
+        return head['num_keypoints']
+    if isinstance(head.get('out_channels'), int):
+        return head['out_channels'] // per_keypoint
     return None
 
 

@@ -137,3 +137,20 @@ def test_summary_counts_the_results_file(tmp_path, capsys):
     assert '| mmseg (a) | 1 | 1 | 1 | 50.0 % |' in text
     assert 'mmseg (b)' not in text
     assert '- fail mmseg/y.py (a): KeyError: 1' in text
+
+
+def test_udp_combined_target_counts_keypoints_not_channels():
+    # out_channels=3*17: a heatmap and x/y offsets per COCO keypoint.
+    from mmengine.config import Config
+
+    from mmsupertickets.testing.dropin_config import (
+        _num_keypoints,
+        config_root,
+    )
+    folder = config_root('mmpose') + '/body_2d_keypoint/topdown_heatmap/'
+    udp = Config.fromfile(folder + 'coco/td-hm_hrnet-w32_udp-regress-'
+                          '8xb64-210e_coco-256x192.py')
+    mpii = Config.fromfile(folder + 'mpii/td-hm_hrnet-w32_8xb64-210e_'
+                           'mpii-256x256.py')
+    assert _num_keypoints(udp.model) == 17
+    assert _num_keypoints(mpii.model) == 16
