@@ -13,16 +13,27 @@ import subprocess
 import sys
 import time
 import traceback
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 from .dropin_config import training_config
-from .dropin_data import generate_data, register_fold_labels
+from .dropin_data import (
+    config_image_size,
+    generate_data,
+    register_fold_labels,
+)
 
 MAX_PARAMS = 150e6
 # Marks the line of a cell's process that carries its result.
 _RESULT = 'DROPIN_RESULT '
+# The hooks a cell adds; the stock baseline runs without them.
+PLUGIN_HOOKS = ('ProgressivePruningHook', 'SuperNetSearchHook',
+                'IterativeReactivationHook')
+# How the cell and the stock run name non-finite numbers.
+_NON_FINITE = re.compile(r'DivergenceError|differs from the ticket by nan|'
+                         r'not finite \(NaN or inf\)')
 
-__all__ = ['run_config', 'run_in_process', 'main', 'MAX_PARAMS']
+__all__ = ['run_config', 'run_in_process', 'main', 'stock_baseline',
+           'same_failure', 'MAX_PARAMS', 'PLUGIN_HOOKS']
 
 
 def run_config(codebase: str, config: str, variant: str, work_root: str,
@@ -83,8 +94,19 @@ def _run_config(codebase: str, config: str, variant: str, work_root: str,
         stage = 'build'
         row['_key'] = key
         skip = _stock_model_skip(codebase, config, variant, work_dir, roots,
-                                 cfg, start)
-        if skip is not None:
+                                 cfg, shape, start)
+        if skip == 'refit':
+            # The stock model does not run at the small input: the config's
+            # own image size, the same for every config of that model.
+            size = config_image_size(_stock_config(codebase, config))
+            cfg, shape, image = training_config(
+                codebase, config, variant, work_dir, roots, size=size)
+            row['input_size'] = size
+            key = row['_key'] = _cell_key(codebase, variant, cfg, shape)
+            same = osp.join(work_root, 'cells', key + '.json')
+            if osp.exists(same):
+                return _reused(same, row, start)
+        elif skip is not None:
             return dict(row, result='skip', stage=stage, **skip)
         times = dict(build=time.time() - start)
         stage = 'train'
@@ -106,12 +128,88 @@ def _run_config(codebase: str, config: str, variant: str, work_root: str,
                     macs=summary['subnet']['macs'],
                     ticket_macs=summary['ticket']['macs'])
     except Exception as e:  # noqa: BLE001 - the cell's result
-        return dict(row, result='fail', stage=stage, error=_first_line(e),
-                    seconds=round(time.time() - start, 1),
-                    trace=traceback.format_exc()[-3000:])
+        failed = dict(row, result='fail', stage=stage, error=_first_line(e),
+                      trace=traceback.format_exc()[-3000:])
     finally:
         # Checkpoints of large models add up over a matrix.
         shutil.rmtree(work_dir, ignore_errors=True)
+    if stage in ('train', 'export'):
+        stock = stock_baseline(codebase, config, work_root, roots,
+                               row.get('input_size'))
+        if same_failure(failed['error'], stock):
+            failed.update(result='skip', plugin_error=failed['error'],
+                          error='fails without the plugin too: ' + stock)
+    return dict(failed, seconds=round(time.time() - start, 1))
+
+
+def stock_baseline(codebase: str, config: str, work_root: str,
+                   roots: Dict[str, str],
+                   size: Optional[int] = None) -> Optional[str]:
+    """The first error line of the cell's run without the plugin, or None.
+
+    The baseline is the variant-a config of the cell (at the cell's
+    ``size``) minus the plugin's hooks (for variant b also minus
+    ``SuperTicketHRNet``: the stock backbone), trained the same 2
+    iterations; then, as a cell checks them, its weights and its eval-mode
+    outputs on the export check's seeded image must be finite.
+
+    Example:
+        >>> stock_baseline(  # doctest: +SKIP
+        ...     'mmseg', 'cgnet/cgnet_fcn_4xb4-60k_cityscapes-680x680.py',
+        ...     '/tmp/dropin', roots)
+        'IndexError: index 255 is out of bounds for dimension 0 with size 19'
+    """
+    import torch
+    from mmengine.runner import Runner
+
+    from mmsupertickets.apis.export.onnx_check import as_tuple
+    from mmsupertickets.engine.finite_checks import check_finite_modules
+    from mmsupertickets.flops import ModelForward
+    work_dir = osp.join(work_root, 'stock_' + re.sub(r'[^\w.-]', '_', config))
+    shutil.rmtree(work_dir, ignore_errors=True)
+    try:
+        cfg, shape, _ = training_config(codebase, config, 'a', work_dir,
+                                        roots, size=size)
+        cfg.custom_hooks = [h for h in cfg.custom_hooks
+                            if h['type'] not in PLUGIN_HOOKS]
+        torch.manual_seed(0)
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        model = runner.model
+        check_finite_modules({'': model}, 2, 'the end of the stock run')
+        model.eval()
+        x = torch.randn(1, 3, *shape,
+                        generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            out = as_tuple(ModelForward(model)(x))
+        if not all(bool(torch.isfinite(o).all()) for o in out):
+            raise RuntimeError('the stock model\'s eval-mode outputs are '
+                               'not finite (NaN or inf)')
+    except Exception as e:  # noqa: BLE001 - the baseline's result
+        return _first_line(e)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return None
+
+
+def same_failure(cell_error: str, stock_error: Optional[str]) -> bool:
+    """Whether the stock run failed the way the cell did: the same first
+    error line, or non-finite numbers in both (the plugin's divergence
+    check and export comparison name them, the stock run does not).
+
+    Example:
+        >>> same_failure('DivergenceError: training diverged at iteration '
+        ...              '2: ...', 'DivergenceError: training diverged at '
+        ...              'iteration 2: ...')
+        True
+        >>> same_failure('KeyError: x', None)
+        False
+    """
+    if stock_error is None:
+        return False
+    return cell_error == stock_error or (
+        _NON_FINITE.search(cell_error) is not None
+        and _NON_FINITE.search(stock_error) is not None)
 
 
 def _cell_key(codebase: str, variant: str, cfg, shape) -> str:
@@ -131,10 +229,11 @@ def _reused(path: str, row: dict, start: float) -> dict:
 
 
 def _stock_model_skip(codebase: str, config: str, variant: str,
-                      work_dir: str, roots: Dict[str, str], cfg,
-                      start: float) -> Optional[dict]:
+                      work_dir: str, roots: Dict[str, str], cfg, shape,
+                      start: float) -> Union[dict, str, None]:
     """``seconds`` and ``error`` of a cell whose stock model does not build
-    on CPU or is too large, else None."""
+    on CPU, is too large or has nothing to prune; ``'refit'`` if it does not
+    run at the cell's input size; else None."""
     from mmengine.registry import MODELS, init_default_scope
     init_default_scope(cfg.get('default_scope', codebase))
     for mod in cfg['custom_imports']['imports']:
@@ -151,13 +250,53 @@ def _stock_model_skip(codebase: str, config: str, variant: str,
                     error='stock model does not build on CPU: ' +
                     _first_line(e))
     params = sum(p.numel() for p in model.parameters())
-    del model
     if params > MAX_PARAMS:
         return dict(seconds=0.0,
                     error=f'{params / 1e6:.0f}M parameters (more than '
                     f'{MAX_PARAMS / 1e6:.0f}M, too large for the CPU '
                     'matrix)')
+    if variant == 'a' and not _prunable(model):
+        return dict(seconds=round(time.time() - start, 1), error=(
+            'nothing to prune: every trainable conv/linear is in the '
+            'default exclude (frozen backbone, only the excluded head '
+            'trains); ProgressivePruningHook refuses such a model, as '
+            'documented'))
+    if codebase == 'mmpretrain' and not _runs_at(model, shape):
+        return 'refit'
     return None
+
+
+def _prunable(model) -> bool:
+    """Whether the hook would find weights to prune (its own rule)."""
+    from mmsupertickets.pruning.prunable import (
+        DEFAULT_EXCLUDE,
+        prunable_weights,
+    )
+    model.train()  # stock backbones freeze their stages in train()
+    return bool(prunable_weights(model, DEFAULT_EXCLUDE,
+                                 trainable_only=True))
+
+
+def _runs_at(model, shape) -> bool:
+    """Whether the stock model's forward runs on an image of ``shape``
+    (one fixed to its image size, e.g. by a position bias or an attention
+    window, does not)."""
+    import torch
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, *shape), mode='tensor')
+    except Exception:  # noqa: BLE001 - any failure: not at this size
+        return False
+    return True
+
+
+def _stock_config(codebase: str, config: str) -> dict:
+    from mmengine.config import Config
+
+    from .dropin_config import config_root
+    return Config.fromfile(osp.join(config_root(codebase),
+                                    config)).to_dict()
 
 
 def _export(cfg, work_dir: str, shape) -> tuple:

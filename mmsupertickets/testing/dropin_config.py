@@ -72,9 +72,11 @@ def swap_hrnet(model: dict, codebase: str) -> bool:
 
 
 def training_config(codebase: str, config: str, variant: str, work_dir: str,
-                    roots: Dict[str, str]):
+                    roots: Dict[str, str], size: Optional[int] = None):
     """The stock config as the matrix runs it, with the input shape and
     the inference image: ``(cfg, shape, image)`` or a skip reason str.
+    ``size`` replaces mmpretrain's small input (see
+    :func:`~.dropin_data.config_image_size`).
 
     Example:
         >>> cfg, shape, image = training_config(  # doctest: +SKIP
@@ -82,13 +84,26 @@ def training_config(codebase: str, config: str, variant: str, work_dir: str,
         ...     'b', '/tmp/dropin/cell', generate_data('/tmp/dropin/data'))
     """
     from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(config_root(codebase), config)).to_dict()
+    try:
+        cfg = Config.fromfile(osp.join(config_root(codebase),
+                                       config)).to_dict()
+    except Exception as e:  # noqa: BLE001 - mmengine's parsing errors vary
+        # e.g. a read_base config importing `mmpose.configs._base_`, which
+        # the installed package does not ship: the codebase's own tools
+        # cannot load it either.
+        return ('the stock config does not load from the installed '
+                f'package: {type(e).__name__}: ' +
+                str(e).splitlines()[0][:200])
     model = cfg['model']
     _drop_weights(model)
     reason = _unsupported(codebase, model)
     if reason is not None:
         return reason
-    loader, shape, image = generated_loader(cfg, codebase, config, roots)
+    made = generated_loader(cfg, codebase, config, roots, size)
+    if made is None:
+        # mmpose 1.x ships associative embedding for inference only.
+        return 'the stock config has no training pipeline (it is empty)'
+    loader, shape, image = made
     if codebase == 'mmpretrain':
         _drop_batch_augments(cfg)
     if variant == 'b' and not swap_hrnet(model, codebase):
@@ -130,9 +145,13 @@ def _drop_weights(obj):
 
 def _num_keypoints(model: dict) -> Optional[int]:
     head = model.get('head') or {}
-    for key in ('num_keypoints', 'out_channels'):
-        if isinstance(head.get(key), int):
-            return head[key]
+    # UDP's combined target has a heatmap and x/y offsets per keypoint.
+    per_keypoint = 3 if (head.get('decoder') or {}).get(
+        'heatmap_type') == 'combined' else 1
+    if isinstance(head.get('num_keypoints'), int):
+        return head['num_keypoints']
+    if isinstance(head.get('out_channels'), int):
+        return head['out_channels'] // per_keypoint
     return None
 
 

@@ -6,7 +6,7 @@ import glob
 import os.path as osp
 import re
 import shutil
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 SEG_SIZE = 64
 CLS_SIZE = 64
@@ -17,7 +17,7 @@ _RANDOM_TRANSFORMS = re.compile(
     r'RandAugment|Erasing|Lighting|CutMix')
 
 __all__ = ['generate_data', 'register_fold_labels', 'generated_loader',
-           'SEG_SIZE', 'CLS_SIZE']
+           'config_image_size', 'SEG_SIZE', 'CLS_SIZE']
 
 
 def generate_data(root: str) -> Dict[str, str]:
@@ -79,11 +79,14 @@ def register_fold_labels() -> None:
 
 
 def generated_loader(cfg: dict, codebase: str, config: str,
-                     roots: Dict[str, str]) -> Tuple[dict, tuple, str]:
+                     roots: Dict[str, str], size: Optional[int] = None
+                     ) -> Optional[Tuple[dict, tuple, str]]:
     """The training loader of the generated dataset of ``codebase``, the
     input shape (H, W) and one image for inference: ``(loader, shape,
     image)``. mmseg configs also get the small input in their data
     preprocessor and a whole-image ``test_cfg`` (``cfg`` is changed).
+    ``size`` replaces mmpretrain's small input. None for an mmpose config
+    without a training pipeline.
 
     Example:
         >>> loader, shape, image = generated_loader(  # doctest: +SKIP
@@ -95,7 +98,33 @@ def generated_loader(cfg: dict, codebase: str, config: str,
         return _seg_data(cfg, config, roots)
     if codebase == 'mmpose':
         return _pose_data(cfg, roots)
-    return _cls_data(cfg, roots)
+    return _cls_data(cfg, roots, size or CLS_SIZE)
+
+
+def config_image_size(cfg: dict) -> int:
+    """The image size a classification config is built for: its
+    backbone's ``img_size`` if it fixes one, else its test crop (or resize)
+    size, else 224.
+
+    Example:
+        >>> config_image_size(dict(model=dict(backbone=dict(img_size=384))))
+        384
+        >>> config_image_size(dict(model=dict(backbone=dict()),
+        ...     test_pipeline=[dict(type='ResizeEdge', scale=256),
+        ...                    dict(type='CenterCrop', crop_size=224)]))
+        224
+    """
+    fixed = _find(cfg['model'].get('backbone') or {}, 'img_size')
+    if fixed is None:
+        pipeline = cfg.get('test_pipeline') or _find(
+            cfg.get('test_dataloader') or {}, 'pipeline') or []
+        for key in ('crop_size', 'scale'):
+            fixed = _find(pipeline, key)
+            if fixed is not None:
+                break
+    if isinstance(fixed, (list, tuple)):
+        fixed = max(fixed)
+    return int(fixed) if isinstance(fixed, (int, float)) else 224
 
 
 def _find(obj, key):
@@ -152,24 +181,24 @@ def _seg_data(cfg, config: str, roots) -> Tuple[dict, tuple, str]:
     return _loader(dataset), (SEG_SIZE, SEG_SIZE), image
 
 
-def _pose_data(cfg, roots) -> Tuple[dict, tuple, str]:
+def _pose_data(cfg, roots) -> Optional[Tuple[dict, tuple, str]]:
     stock = cfg['train_dataloader']['dataset']
     while 'pipeline' not in stock and 'datasets' in stock:
         stock = stock['datasets'][0]
-    stages = [t for t in stock.get('pipeline', cfg.get('train_pipeline', []))
-              if not _RANDOM_TRANSFORMS.search(str(t.get('type', '')))]
-    if cfg['model']['type'] == 'BottomupPoseEstimator' and not any(
-            'Bottomup' in str(t.get('type')) for t in stages):
-        # The bottom-up affine is also the resize to the input size.
-        aff = next(t for t in stock['pipeline']
-                   if 'BottomupRandomAffine' in str(t.get('type')))
-        stages.insert(1, aff)
+    pipeline = stock.get('pipeline') or cfg.get('train_pipeline') or []
+    if not pipeline:
+        return None
+    bottomup = cfg['model']['type'] == 'BottomupPoseEstimator'
+    if bottomup:
+        stages = _bottomup_stages(pipeline, cfg.get('codec'))
+    else:
+        stages = [t for t in pipeline
+                  if not _RANDOM_TRANSFORMS.search(str(t.get('type', '')))]
     size = _find(stages, 'input_size') or _find(cfg.get('codec'),
-                                                 'input_size')
+                                                'input_size')
     root = roots['coco']
-    mode = 'bottomup' if cfg['model']['type'] == 'BottomupPoseEstimator' \
-        else 'topdown'
-    dataset = dict(type='CocoDataset', data_root=root, data_mode=mode,
+    dataset = dict(type='CocoDataset', data_root=root,
+                   data_mode='bottomup' if bottomup else 'topdown',
                    ann_file='annotations/person_keypoints_train2017.json',
                    data_prefix=dict(img='train2017/'), pipeline=stages)
     image = sorted(glob.glob(osp.join(root, 'train2017', '*.jpg')))[0]
@@ -177,13 +206,33 @@ def _pose_data(cfg, roots) -> Tuple[dict, tuple, str]:
     return _loader(dataset), (h, w), image
 
 
-def _cls_data(cfg, roots) -> Tuple[dict, tuple, str]:
+def _bottomup_stages(pipeline: list, codec) -> list:
+    """A bottom-up training pipeline without randomness.
+
+    ``BottomupRandomAffine`` is also the resize to the input size and
+    sets the ``input_size`` key later transforms read: it stays, with
+    every random part off.
+    """
+    stages = []
+    for t in pipeline:
+        kind = str(t.get('type', ''))
+        if kind == 'BottomupRandomAffine':
+            t = dict(t, shift_prob=0., scale_prob=0., rotate_prob=0.,
+                     shear_prob=0.)
+            t.setdefault('input_size', _find(codec, 'input_size'))
+        elif _RANDOM_TRANSFORMS.search(kind):
+            continue
+        stages.append(t)
+    return stages
+
+
+def _cls_data(cfg, roots, size: int) -> Tuple[dict, tuple, str]:
     root = roots['imagenet']
     dataset = dict(type='CustomDataset', data_root=root,
                    ann_file='meta/train.txt', data_prefix='train',
                    with_label=True,
                    pipeline=[dict(type='LoadImageFromFile'),
-                             dict(type='Resize', scale=(CLS_SIZE, CLS_SIZE)),
+                             dict(type='Resize', scale=(size, size)),
                              dict(type='PackInputs')])
     image = sorted(glob.glob(osp.join(root, 'train', '*', '*.JPEG')))[0]
-    return _loader(dataset), (CLS_SIZE, CLS_SIZE), image
+    return _loader(dataset), (size, size), image

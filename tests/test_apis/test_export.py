@@ -354,3 +354,16 @@ def test_get_flops_on_the_ticket_config_counts_the_dense_subnet(exported):
                           *summary['input_shape'])
     assert counts['whole model']['macs'] == summary['subnet']['macs']
     assert 'sparse whole model' not in counts
+
+
+def test_plain_state_dict_keeps_module_versions(tmp_path):
+    # A ticket.pth without them is read as an old-format state_dict by
+    # versioned load hooks (mmpose's DEKRHead renames and flips weights).
+    from mmsupertickets.apis.export.subnet import plain_state_dict
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1),
+                                torch.nn.BatchNorm2d(2))
+    path = str(tmp_path / 'state.pth')
+    torch.save(dict(state_dict=plain_state_dict(model)), path)
+    saved = load_checkpoint_file(path)['state_dict']
+    assert saved._metadata == model.state_dict()._metadata
+    assert saved._metadata['1']['version'] == 2

@@ -12,6 +12,8 @@ Example::
     nohup .venv/bin/python tools/analysis/dropin_matrix.py \
         --out docs/en/notes/dropin_matrix.json > /tmp/logs/dropin.log 2>&1 &
     .venv/bin/python tools/analysis/dropin_matrix.py --filter 'hrnet/fcn_hr18'
+    .venv/bin/python tools/analysis/dropin_matrix.py \
+        --out docs/en/notes/dropin_matrix.json --summary
 """
 import argparse
 import os
@@ -20,8 +22,11 @@ import sys
 from mmsupertickets.testing.dropin import (
     CODEBASES,
     TIMEOUT,
+    cells,
     format_table,
+    load_results,
     run_matrix,
+    summarize,
 )
 
 
@@ -40,14 +45,37 @@ def parse_args(argv=None):
                         'one by default)')
     parser.add_argument('--timeout', type=float, default=TIMEOUT,
                         help='seconds per config')
+    parser.add_argument('--summary', action='store_true',
+                        help='print the counts of --out as a Markdown '
+                        'table and the failures, run nothing')
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f'--jobs must be >= 1, got {args.jobs}')
     return args
 
 
+def markdown_summary(rows) -> str:
+    """The counts per codebase and variant as a Markdown table, then one
+    line per failed cell (the docs' "Last result")."""
+    lines = [f'{len(rows)} of {len(cells())} cells', '',
+             '| codebase (variant) | pass | fail | skip | pass share |',
+             '|---|---|---|---|---|']
+    for key, t in sorted(summarize(rows).items()):
+        share = ('-' if t['pass_share'] is None else
+                 f'{100 * t["pass_share"]:.1f} %')
+        lines.append(f'| {key} | {t["passed"]} | {t["failed"]} | '
+                     f'{t["skipped"]} | {share} |')
+    lines.append('')
+    lines += [f'- fail {r["codebase"]}/{r["config"]} ({r["variant"]}): '
+              f'{r["error"][:150]}' for r in rows if r['result'] == 'fail']
+    return '\n'.join(lines)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.summary:
+        print(markdown_summary(list(load_results(args.out).values())))
+        return 0
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     rows = run_matrix(args.filter, args.jobs, args.out, args.work_dir,
                       args.timeout, codebases=args.codebases,

@@ -1,4 +1,5 @@
 """Subnet extraction: the model, its searched widths, the weights to load."""
+import copy
 import inspect
 from collections import OrderedDict
 from typing import Dict, Optional, Tuple
@@ -170,11 +171,17 @@ def plain_state_dict(model: nn.Module) -> 'OrderedDict[str, torch.Tensor]':
         model: The model.
 
     Returns:
-        OrderedDict: ``{name: tensor}``, tensors only.
+        OrderedDict: ``{name: tensor}``, tensors only, with the module
+        versions (``_metadata``) of ``model.state_dict()``.
 
     Example:
         >>> list(plain_state_dict(nn.Linear(2, 3)))
         ['weight', 'bias']
     """
-    return OrderedDict((k, v.detach().cpu().clone().contiguous())
-                       for k, v in model.state_dict().items())
+    state = model.state_dict()
+    plain = OrderedDict((k, v.detach().cpu().clone().contiguous())
+                        for k, v in state.items())
+    # The module versions: versioned load hooks (e.g. mmpose's DEKRHead)
+    # convert a state_dict without them as an old-format one.
+    plain._metadata = copy.deepcopy(getattr(state, '_metadata', {}))
+    return plain
