@@ -1,3 +1,4 @@
+import gc
 import os
 import sys
 
@@ -25,6 +26,10 @@ def fresh_global_instances():
     from mmengine.utils import ManagerMixin
     for cls in _manager_classes(ManagerMixin):
         cls._instance_dict.clear()
+    # Free the runners of runs that raised, so that their SuperTickets
+    # scope (checkpoint loaders, work-dir lock) ends here, not in a later
+    # test of the same process.
+    gc.collect()
 
 
 @pytest.fixture(scope='session')

@@ -168,6 +168,40 @@ def test_run_with_every_hook_leaves_mmengine_as_it_was(
     assert mm_checkpoint.load_from_http is http_before
 
 
+def test_a_run_that_raises_ends_its_scope_when_freed(cityscapes_root,
+                                                     tmp_path):
+    """mmengine skips after_run when training raises: the loaders and the
+    work-dir lock are given back once the runner is freed."""
+    import gc
+
+    from mmengine import Config
+    from mmengine.runner import Runner
+    from mmengine.runner.checkpoint import CheckpointLoader
+    from tiny_configs import seg_cfg
+    before = dict(CheckpointLoader._schemes)
+    hooks = [dict(type='ProgressivePruningHook', target_sparsity=0.5,
+                  prune_interval=2, step=0.25, by_epoch=False),
+             dict(type='LoaderProbeHook')]
+    _loader_probe_hook()
+    cfg = seg_cfg(cityscapes_root, str(tmp_path), max_iters=4, hooks=hooks)
+    LOADERS_SEEN.clear()
+    runner = Runner.from_cfg(Config(cfg))
+
+    def fail(*args, **kwargs):
+        raise RuntimeError('boom')
+
+    runner.model.forward = fail
+    with pytest.raises(RuntimeError, match='boom'):
+        runner.train()
+    assert CheckpointLoader._schemes != before  # still inside its scope
+    del runner, fail
+    gc.collect()
+    assert CheckpointLoader._schemes == before
+    # The work dir is free again: a new run there starts.
+    cfg['train_cfg']['max_iters'] = 1
+    Runner.from_cfg(Config(cfg)).train()
+
+
 def test_bad_safe_loading_key_is_named(cityscapes_root, tmp_path):
     from mmengine import Config
     from mmengine.runner import Runner
