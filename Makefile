@@ -34,8 +34,9 @@ test: setup
 test-classic:
 	$(MAKE) test STACK=classic
 
+# The slow tests hold paper-size models: one process, as verified.
 test-slow: setup
-	$(PYTEST) -m slow
+	$(PY) -m pytest tests -q --durations=15 -m slow
 
 test-all: test test-slow
 
