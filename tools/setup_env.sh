@@ -46,6 +46,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
+# No wheel cache: it would keep a second copy of the CUDA wheels (several GB
+# per stack) on the disk the tests run on.
+export PIP_NO_CACHE_DIR=1
 PIP=("$PY" -m pip install --disable-pip-version-check -c "$CONSTRAINTS")
 
 "${PIP[@]}" -r "$TORCH_REQS"
