@@ -4,9 +4,11 @@
 signature, MACs per channel and width grid per divisor) without timing
 anything; :func:`measure_table` times it: every unit alone at every grid
 width on the input it gets inside the model, the supernet, and the supernet
-with every unit removed (the fixed cost), all round by round in one run.
-Units with the same signature and input (e.g. the repeated blocks of a
-branch) are timed once.
+with every unit removed (the fixed cost) and a few uniform subnets of it
+(every unit at the same share of its width), all round by round in one
+run. Units with the same signature and input (e.g. the repeated blocks of a
+branch) are timed once. The subnets and the supernet calibrate the sum of
+units timed alone to whole-model time, per divisor (:func:`fit_line`).
 """
 import copy
 import datetime
@@ -35,9 +37,13 @@ from .timing import (
 )
 
 __all__ = ['describe_units', 'measure_table', 'table_from_function',
-           'sliced_unit', 'remove_units', 'unit_inputs', 'fastest_divisor']
+           'sliced_unit', 'remove_units', 'unit_inputs', 'fastest_divisor',
+           'uniform_widths', 'fit_line']
 
 DEFAULT_DIVISORS = (1, 8, 16)
+# Shares of every unit's width of the calibration subnets: they span the
+# widths a search visits, so no prediction extrapolates the fit far.
+CALIBRATION_SHARES = (0.2, 0.4, 0.6, 0.8)
 
 
 class _Copy(nn.Module):
@@ -87,11 +93,64 @@ def sliced_unit(module: nn.Module, width: int) -> nn.Module:
 def remove_units(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with every searchable unit removed: what no
     shrink can remove (stem, shortcuts, fusions, head)."""
-    empty = copy.deepcopy(model)
-    apply_plan(empty, plan_channel_removal(
-        empty, {u.name: torch.zeros(0, dtype=torch.long)
-                for u in find_searchable_units(empty)}))
-    return empty
+    return subnet(model, {u.name: 0 for u in find_searchable_units(model)})
+
+
+def subnet(model: nn.Module, widths: Dict[str, int]) -> nn.Module:
+    """A copy of ``model`` whose units keep their first ``widths[name]``
+    channels (which ones does not change a timing)."""
+    net = copy.deepcopy(model)
+    apply_plan(net, plan_channel_removal(
+        net, {name: torch.arange(w) for name, w in widths.items()}))
+    return net
+
+
+def uniform_widths(units: Dict[str, dict], share: float,
+                   divisor: int) -> Dict[str, int]:
+    """Every unit at ``share`` of its channels, a multiple of ``divisor``
+    and at least one group (a unit narrower than the divisor stays whole).
+
+    Example:
+        >>> uniform_widths({'a': dict(channels=96), 'b': dict(channels=5)},
+        ...                0.5, 8)
+        {'a': 48, 'b': 5}
+    """
+    out = {}
+    for name, unit in units.items():
+        c = unit['channels']
+        w = int(round(c * share / divisor)) * divisor
+        out[name] = min(max(w, min(divisor, c)), c)
+    return out
+
+
+def fit_line(xs: Sequence[float], ys: Sequence[float]) -> tuple:
+    """``(offset, scale)`` of ``y ≈ offset + scale · x`` with the least
+    squared relative error (weights 1/y²), ``offset >= 0`` and
+    ``scale > 0``; without an offset when no such line fits (e.g. one
+    point).
+
+    Example:
+        >>> [round(v, 6) for v in fit_line([100, 200, 300], [150, 250, 350])]
+        [50.0, 1.0]
+    """
+    pts = [(float(x), float(y)) for x, y in zip(xs, ys) if y > 0]
+    if not pts:
+        raise ValueError('fit_line needs a point with y > 0')
+    w = [1 / y**2 for _, y in pts]
+    sw = sum(w)
+    sx = sum(wi * x for wi, (x, _) in zip(w, pts))
+    sy = sum(wi * y for wi, (_, y) in zip(w, pts))
+    sxx = sum(wi * x * x for wi, (x, _) in zip(w, pts))
+    sxy = sum(wi * x * y for wi, (x, y) in zip(w, pts))
+    det = sw * sxx - sx * sx
+    if det > 1e-12 * max(sw * sxx, 1e-300):
+        scale = (sw * sxy - sx * sy) / det
+        offset = (sy - scale * sx) / sw
+        if scale > 0 and offset >= 0:
+            return offset, scale
+    if sxx > 0:  # no offset
+        return 0.0, sxy / sxx
+    return pts[-1][1], 0.0  # every x is 0
 
 
 def describe_units(model: nn.Module, shape: Sequence[int],
@@ -167,10 +226,14 @@ def measure_table(model: nn.Module,
 
     Returns:
         LatencyTable: with ``fixed_ms`` the median of the model without
-        units and each divisor's ``unit_scale`` = (supernet − fixed) / Σ
-        units alone at full width: timed alone, units miss what they cost
-        inside the model (their block's sum and output BN, caches), which
-        the factor spreads over them in proportion.
+        units, and per divisor ``offset_ms`` and ``unit_scale`` of the line
+        from Σ units alone to whole-model time fitted (:func:`fit_line`)
+        over the supernet and the uniform subnets at
+        ``CALIBRATION_SHARES`` of every width (kept under
+        ``calibration``): timed alone, units miss what they cost inside the
+        model (their block's sum and output BN, caches), and the model
+        without units is no guide to that, since removing every unit of a
+        block removes more than the units.
 
     Example:
         >>> table = measure_table(model, (512, 1024),  # doctest: +SKIP
@@ -187,22 +250,28 @@ def measure_table(model: nn.Module,
     modules = {u.name: u.module for u in find_searchable_units(model)}
     groups = _same_units(modules, units)
     fns = _unit_runners(modules, units, groups, runtime, threads, device)
-    fns.update(_model_runners(model, shape, runtime, threads, device))
-    log(f'timing {len(fns) - 2} unit and call entries ({len(units)} units, '
-        f'{len(groups)} distinct) and 2 models in {runtime} on {device}, '
-        f'{threads} thread(s): {rounds} rounds after {warmup} warm-up')
+    nets = dict(supernet={n: u['channels'] for n, u in units.items()},
+                empty={n: 0 for n in units})
+    for d in divisors:
+        for share in CALIBRATION_SHARES:
+            nets[('subnet', str(d), share)] = uniform_widths(units, share, d)
+    models = _model_runners(model, nets, shape, runtime, threads, device)
+    log(f'timing {len(fns)} unit and call entries ({len(units)} units, '
+        f'{len(groups)} distinct) and {len(models)} models in {runtime} on '
+        f'{device}, {threads} thread(s): {rounds} rounds after {warmup} '
+        'warm-up')
+    fns.update(models)
     times = {k: summarize(v) for k, v in time_round_robin(
         fns, rounds, warmup, clock).items()}
     _store_unit_times(units, groups, times)
-    fixed = times['empty']['median']
-    supernet = times['supernet']['median']
     speed = fastest_divisor(units)
     data = dict(
         format=TABLE_FORMAT, runtime=runtime, device=device,
         threads=threads, shape=shape, batch=1,
-        fixed_ms=fixed, supernet_ms=supernet,
+        fixed_ms=times['empty']['median'],
+        supernet_ms=times['supernet']['median'],
         default_divisor=int(min(speed, key=speed.get)),
-        divisors=_divisor_scales(units, divisors, supernet - fixed, speed),
+        divisors=_calibrate(units, divisors, nets, times, speed),
         units=units,
         measurement=dict(
             rounds=rounds, warmup=warmup, clock=clock,
@@ -251,20 +320,22 @@ def _unit_runners(modules: Dict[str, nn.Module], units: Dict[str, dict],
     return fns
 
 
-def _model_runners(model: nn.Module, shape: List[int], runtime: str,
-                   threads: int, device: str) -> dict:
-    """Runners of the supernet and of the model without its units."""
+def _model_runners(model: nn.Module, nets: Dict[object, Dict[str, int]],
+                   shape: List[int], runtime: str, threads: int,
+                   device: str) -> dict:
+    """A runner per entry of ``nets`` (``{key: unit widths}``): the
+    supernet, the model without its units, the calibration subnets."""
     image = torch.randn(1, 3, *shape,
                         generator=torch.Generator().manual_seed(0))
-    forward = ModelForward(model)
-    with torch.no_grad():
-        forward.choose_route(image.to(device))
-    empty = ModelForward(remove_units(model))
-    with torch.no_grad():
-        empty.choose_route(image.to(device))
-    return dict(
-        supernet=make_runner(runtime, forward, image, threads, device),
-        empty=make_runner(runtime, empty, image, threads, device))
+    full = {u.name: u.channels for u in find_searchable_units(model)}
+    fns = {}
+    for key, widths in nets.items():
+        net = model if widths == full else subnet(model, widths)
+        forward = ModelForward(net)
+        with torch.no_grad():
+            forward.choose_route(image.to(device))
+        fns[key] = make_runner(runtime, forward, image, threads, device)
+    return fns
 
 
 def _store_unit_times(units: Dict[str, dict], groups: Dict[str, List[str]],
@@ -282,17 +353,29 @@ def _store_unit_times(units: Dict[str, dict], groups: Dict[str, List[str]],
                                for w in grid['widths']]
 
 
-def _divisor_scales(units: Dict[str, dict], divisors: Sequence[int],
-                    in_units: float, speed: Dict[str, float]) -> dict:
-    """Per divisor: ``unit_scale`` = the supernet's time in its units over
-    the units' time alone at full width, and the numbers behind it."""
+def _calibrate(units: Dict[str, dict], divisors: Sequence[int],
+               nets: Dict[object, Dict[str, int]], times: dict,
+               speed: Dict[str, float]) -> dict:
+    """Per divisor: ``offset_ms`` and ``unit_scale`` of the line from the
+    units' time alone to the measured time of the supernet and of that
+    divisor's calibration subnets, and the points behind it."""
     per_divisor = {}
     for d in map(str, divisors):
-        alone = sum(interpolate(u['grids'][d]['widths'], u['grids'][d]['ms'],
-                                u['channels']) for u in units.values())
+        keys = ['supernet'] + [k for k in nets
+                               if isinstance(k, tuple) and k[1] == d]
+        points = [dict(share=1.0 if k == 'supernet' else k[2],
+                       units_alone_ms=sum(
+                           interpolate(units[n]['grids'][d]['widths'],
+                                       units[n]['grids'][d]['ms'], w)
+                           for n, w in nets[k].items()),
+                       measured_ms=times[k]['median']) for k in keys]
+        offset, scale = fit_line([p['units_alone_ms'] for p in points],
+                                 [p['measured_ms'] for p in points])
         per_divisor[d] = dict(
-            unit_scale=in_units / alone if alone > 0 else 1.0,
-            units_alone_ms=alone, ms_per_gmac_at_half_width=speed[d])
+            unit_scale=scale, offset_ms=offset,
+            units_alone_ms=points[0]['units_alone_ms'],
+            ms_per_gmac_at_half_width=speed[d],
+            calibration=sorted(points, key=lambda p: p['share']))
     return per_divisor
 
 

@@ -1,10 +1,10 @@
 """Predicted latency of a subnet from a latency table: the search's cost.
 
-``predicted = fixed_ms + unit_scale · Σ unit_ms(unit, live channels)``:
-the table's model outside the units, plus every unit's time alone at its
-width (interpolated in the grid of the search's channel divisor), scaled by
-the table's one calibration factor (units inside the whole supernet over
-the same units alone; 1 in a hand-built table).
+``predicted = offset_ms + unit_scale · Σ unit_ms(unit, live channels)``:
+every unit's time alone at its width (interpolated in the grid of the
+search's channel divisor), mapped to whole-model time by the line the table
+fitted for that divisor over the measured supernet and uniform subnets (a
+hand-built table: the model outside the units plus the plain sum).
 """
 from typing import Dict, Optional, Sequence
 
@@ -61,7 +61,7 @@ class LatencyCost:
         self.table = table
         self.divisor = table.check_divisor(divisor)
         self.scale = table.unit_scale(self.divisor)
-        self.fixed = table.fixed_ms
+        self.fixed = table.offset_ms(self.divisor)
 
     def unit(self, name: str, n: float) -> float:
         return self.scale * self.table.unit_ms(name, n, self.divisor)

@@ -101,7 +101,8 @@ class LatencyTable:
 
     Keys: ``format``, ``device``, ``runtime``, ``threads``, ``shape``
     ([H, W]), ``fixed_ms`` (the model outside the units), ``supernet_ms``,
-    ``divisors`` (``{"8": {"unit_scale": s, ...}}``), ``default_divisor``
+    ``divisors`` (``{"8": {"unit_scale": s, "offset_ms": o, ...}}``, the
+    calibration from units alone to the whole model), ``default_divisor``
     and ``units``: ``{unit name: {"channels": c, "signature": ...,
     "grids": {"8": {"widths": [...], "ms": [...], "spread": [...]}}}}``;
     what the measurement was (rounds, versions, spread of the model
@@ -199,6 +200,12 @@ class LatencyTable:
         hand-built table)."""
         return float(self.data['divisors'][str(divisor)].get('unit_scale',
                                                              1.0))
+
+    def offset_ms(self, divisor: int) -> float:
+        """The predicted time of a subnet beyond its units' (fitted on a
+        measured table; ``fixed_ms`` on a hand-built or older one)."""
+        return float(self.data['divisors'][str(divisor)].get(
+            'offset_ms', self.fixed_ms))
 
     def grid(self, name: str, divisor: int) -> dict:
         unit = self.units.get(name)

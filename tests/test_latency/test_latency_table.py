@@ -106,3 +106,43 @@ def test_a_file_that_is_not_a_table_is_refused(tmp_path):
     path.write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match='not a latency table'):
         LatencyTable.load(str(path))
+
+
+def test_fit_line_recovers_a_line_and_keeps_its_signs():
+    from mmsupertickets.latency.build import fit_line
+    offset, scale = fit_line([100, 200, 400], [60, 110, 210])
+    assert offset == pytest.approx(10) and scale == pytest.approx(0.5)
+    # A line through the points would need a negative offset: none.
+    offset, scale = fit_line([100, 200], [50, 150])
+    assert offset == 0 and scale > 0
+    # One point: through it.
+    assert fit_line([200], [100]) == (0.0, 0.5)
+    with pytest.raises(ValueError, match='y > 0'):
+        fit_line([1], [0])
+
+
+def test_measured_table_calibrates_each_divisor_on_uniform_subnets():
+    from mmsupertickets.latency.build import (
+        CALIBRATION_SHARES,
+        uniform_widths,
+    )
+    from mmsupertickets.latency.predictor import LatencyCost
+    model = _tiny()
+    table = measure_table(model, SHAPE, divisors=(1, 8), points=3,
+                          rounds=1, warmup=0, log=lambda line: None)
+    for d in (1, 8):
+        entry = table.data['divisors'][str(d)]
+        points = entry['calibration']
+        assert [p['share'] for p in points] == \
+            list(CALIBRATION_SHARES) + [1.0]
+        assert all(p['measured_ms'] > 0 for p in points)
+        cost = LatencyCost(table, d)
+        assert cost.fixed == entry['offset_ms'] >= 0
+        assert cost.scale == entry['unit_scale'] > 0
+        # Each point's units-alone time is the table's own prediction
+        # input for that subnet's widths.
+        widths = uniform_widths(table.units, CALIBRATION_SHARES[1], d)
+        alone = sum(table.unit_ms(n, w, d) for n, w in widths.items())
+        assert points[1]['units_alone_ms'] == pytest.approx(alone)
+        assert cost.total(widths) == pytest.approx(
+            entry['offset_ms'] + entry['unit_scale'] * alone)

@@ -75,7 +75,7 @@ def main(argv=None):
         rounds=args.rounds, warmup=args.warmup, config=args.config,
         clock=args.clock)
     table.save(args.out)
-    data = table.data
+    data, d = table.data, table.default_divisor
     speed = ', '.join(
         f'{d}: {v["ms_per_gmac_at_half_width"]:.1f}'
         for d, v in sorted(data['divisors'].items(), key=lambda x: int(
@@ -85,7 +85,9 @@ def main(argv=None):
           f'{args.shape[0]}x{args.shape[1]}; supernet '
           f'{data["supernet_ms"]:.2f} ms, outside the units '
           f'{data["fixed_ms"]:.2f} ms; ms per GMAC at half width by divisor '
-          f'{{{speed}}}: default divisor {table.default_divisor}')
+          f'{{{speed}}}: default divisor {d}, predicted ms = '
+          f'{table.offset_ms(d):.2f} + {table.unit_scale(d):.3f} x units '
+          'alone')
 
 
 if __name__ == '__main__':
