@@ -10,7 +10,7 @@ from mmengine.config import Config
 
 __all__ = [
     'derive_arms', 'supertickets_config', 'fixed_mask_config',
-    'write_arm_configs', 'write_task_config'
+    'write_arm_configs', 'write_task_config', 'shorten_schedule'
 ]
 
 
@@ -55,9 +55,9 @@ def _evaluate_once_at_end(cfg: Config) -> None:
     cfg.default_hooks = dict(cfg.get('default_hooks') or {}, checkpoint=ckpt)
 
 
-def _shorten(cfg: Config, iters: int) -> None:
+def shorten_schedule(cfg: Config, iters: int) -> None:
     """An iteration-based schedule cut to ``iters`` (scheduler bounds and
-    T_max scaled with it); the pipeline check of ``--quick``."""
+    T_max scaled with it), in place: a pipeline check (``--quick``)."""
     unit, end = _schedule_end(cfg)
     if unit != 'iters':
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters,
@@ -109,7 +109,7 @@ def derive_arms(config, seed: int, bn_samples: Optional[int] = None,
                              'ProgressivePruningHook)')
     if quick:
         from mmsupertickets.testing import events_every_epoch
-        _shorten(cfg, 4)
+        shorten_schedule(cfg, 4)
         cfg.train_dataloader.batch_size = 2
         events_every_epoch(cfg)
         bn_samples = bn_samples or 4

@@ -24,7 +24,8 @@ DIVISOR_RATIO = re.compile(
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    'script', ['hook_overhead.py', 'shrink_speedup.py', 'deployment.py'])
+    'script', ['hook_overhead.py', 'shrink_speedup.py', 'deployment.py',
+               'latency_ticket.py'])
 def test_smoke_run_prints_ratio(script, tmp_path):
     # One thread per process, as the scripts default to; the cwd is a
     # scratch folder so that a stray output file would not land in the repo.
