@@ -16,10 +16,11 @@ def init_hrnas_weights(module: nn.Module, conv_std: float = None) -> None:
     layers draw from N(0, 0.01). BN γ = 1, β = 0.
 
     Example:
-        >>> conv = nn.Conv2d(36, 18, 1, groups=18)
+        >>> conv = nn.Conv2d(360, 18, 1, groups=18)  # 360 draws
         >>> init_hrnas_weights(conv)
-        >>> 0.25 < float(conv.weight.std()) < 0.45  # sqrt(2 / 18) = 0.33
+        >>> 0.25 < float(conv.weight.detach().std()) < 0.45  # sqrt(2/18)
         True
+        >>> # (divided by the groups it would be sqrt(2 / 1) = 1.41)
     """
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
