@@ -123,12 +123,14 @@ class WeightMasks:
         for h in self._handles.pop(name, []):
             h.remove()
 
-    def set(self, model: nn.Module, name: str, mask: torch.Tensor) -> None:
+    def set(self, model: nn.Module, name: str, mask: torch.Tensor,
+            source: str = 'the masks') -> None:
         """Mask the weight ``name`` of ``model`` with a boolean keep-mask
-        of the weight's shape (other dtypes and shapes are refused)."""
+        of the weight's shape (other dtypes and shapes are refused, the
+        error naming ``source``)."""
         w = model.get_parameter(name)
         # A float or int mask is refused, not cast: 0.5 is no decision.
-        check_mask(mask, name, w.shape)
+        check_mask(mask, name, w.shape, source)
         self.masks[name] = mask.to(device=w.device)
         self._factors.pop(name, None)
         self._attach(model, name)
@@ -187,20 +189,22 @@ class WeightMasks:
         return {n: m.cpu() for n, m in self.masks.items()}
 
     def load_state_dict(self, model: nn.Module,
-                        state: Dict[str, torch.Tensor]) -> None:
+                        state: Dict[str, torch.Tensor],
+                        source: str = 'the loaded masks') -> None:
         """Load masks, checking every name, dtype and shape against
-        ``model``; masks that keep no weight at all are refused."""
-        check_masks(state, 'the loaded masks')
+        ``model``; masks that keep no weight at all are refused. Errors
+        name ``source`` (e.g. the file the masks come from)."""
+        check_masks(state, source)
         params = dict(model.named_parameters())
         missing = sorted(n for n in state if n not in params)
         if missing:
             raise KeyError(
-                f'{len(missing)} masks are for weights that this model does '
-                f'not have, e.g. {missing[:3]}: the checkpoint was drawn '
-                f'from another architecture')
+                f'{source}: {len(missing)} masks are for weights that this '
+                f'model does not have, e.g. {missing[:3]}: the checkpoint '
+                'was drawn from another architecture')
         self.clear()
         for name, mask in state.items():
-            self.set(model, name, mask)
+            self.set(model, name, mask, source)
 
     def detach_all(self) -> None:
         for name in list(self._handles):

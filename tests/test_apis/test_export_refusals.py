@@ -75,6 +75,7 @@ def test_export_refuses_a_non_finite_weight_naming_it(run, tmp_path):
      r'search.input_shape=\[60000, 60000\] must be \(H, W\)'),
     (_masks(torch.zeros_like), r'keep none of their \d+ weights'),
     (_masks(lambda m: m.float()), 'must be a bool tensor, got dtype'),
+    (_masks(lambda m: m.reshape(-1)), r'has shape \(\d+,\) but the weight'),
 ])
 def test_export_refuses_bad_ticket_state_naming_the_field(
         run, tmp_path, edit, named):
@@ -86,10 +87,12 @@ def test_export_refuses_bad_ticket_state_naming_the_field(
     assert not out.exists()
 
 
-def test_a_bad_shape_argument_is_refused(run, tmp_path):
-    with pytest.raises(ValueError, match=r'shape=\[0, 64\]'):
-        export_ticket(run['cfg_file'], run['ckpt'], str(tmp_path / 't'),
-                      shape=[0, 64])
+@pytest.mark.parametrize('shape', [[0, 64], [64, 60000]])
+def test_a_bad_shape_argument_is_refused(run, tmp_path, shape):
+    out = tmp_path / 't'
+    with pytest.raises(ValueError, match=rf'shape=\[{shape[0]}, {shape[1]}\]'):
+        export_ticket(run['cfg_file'], run['ckpt'], str(out), shape=shape)
+    assert not out.exists()
 
 
 def test_the_rebuild_check_fails_on_nan():

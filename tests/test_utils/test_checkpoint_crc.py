@@ -114,3 +114,20 @@ def test_test_tool_refuses_a_failed_crc(tiny_run, tmp_path):
         tiny_run['bad'], '--work-dir', str(tmp_path / 'test'))
     assert code != 0
     assert 'CRC' in log and tiny_run['bad'] in log
+
+
+def test_train_resume_path_may_name_another_runs_file(tiny_run, tmp_path):
+    """Only a bare --resume is kept inside the work dir (#21.6): a path
+    given explicitly is taken, and the run continues from its step."""
+    work_dir = tmp_path / 'resumed'
+    good = str(tiny_run['root'] / 'run' / 'iter_4.pth')
+    code, log = run_tool(
+        osp.join(REPO, 'tools', 'train.py'), tiny_run['cfg_file'],
+        '--work-dir', str(work_dir), '--resume', good,
+        '--cfg-options', 'train_cfg.max_iters=6')
+    assert code == 0, log[-2000:]
+    # (the config logs at WARNING: mmengine's skip of the trained steps)
+    assert good in log and 'Advance dataloader 4 steps' in log
+    steps = sorted(int(n[5:-4]) for n in os.listdir(work_dir)
+                   if n.startswith('iter_') and n.endswith('.pth'))
+    assert steps and steps[0] > 4 and steps[-1] == 6

@@ -151,7 +151,8 @@ def _shrink_to_ticket(model: nn.Module, arch: Dict[str, int], state: dict,
     unmark_masked_state(state)  # the masks are applied right below
     model.load_state_dict(state, strict=True)
     masks = WeightMasks()
-    masks.load_state_dict(model, read_masks(ckpt, repr(ckpt_path)))
+    masks.load_state_dict(model, read_masks(ckpt, repr(ckpt_path)),
+                          f'the masks of {ckpt_path!r}')
     masks.bake(model)
     model.eval()
     mask_state = masks.state_dict()

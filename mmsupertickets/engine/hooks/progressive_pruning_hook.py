@@ -36,6 +36,7 @@ from ..event_log import report_event
 from ..model_status import model_status
 from ..run_state import TicketRunState
 from ..runner_surgery import unwrap
+from ..ticket_meta import TICKET_KEY
 from .ticket_event_hook import TicketEventHook
 
 REACTIVATION_MODES = ('all', 'rebuilt')
@@ -328,7 +329,8 @@ class ProgressivePruningHook(TicketEventHook):
         unmark_masked_state(checkpoint.get('state_dict', {}))
         state = self.load_ticket_state(runner, checkpoint, 'pruning')
         if state:
-            self.masks.load_state_dict(unwrap(runner.model), state['masks'])
+            self.masks.load_state_dict(unwrap(runner.model), state['masks'],
+                                       f'{TICKET_KEY}.pruning.masks')
             self.events = state['events']
             self.last_ratio = state['last_ratio']
             print_log(f'[SuperTickets] loaded {len(state["masks"])} masks, '

@@ -175,6 +175,8 @@ def _all_masks_false(meta):
     (_set('pruning', 'last_ratio', NAN), 'pruning.last_ratio=nan'),
     (_first_mask(lambda m: m.tolist()), 'must be a bool tensor, got a list'),
     (_first_mask(lambda m: m.float()), 'got dtype torch.float32'),
+    (_first_mask(lambda m: m.reshape(-1)),
+     r'has shape \(\d+,\) but the weight'),
     (_all_masks_false, r'keep none of their \d+ weights \(sparsity 1.0'),
     (_set('search', 'input_shape', [60000, 60000]),
      r'search.input_shape=\[60000, 60000\]'),
