@@ -10,6 +10,7 @@ import traceback
 from typing import List
 
 from mmengine.config import Config
+from mmengine.runner import find_latest_checkpoint
 
 from .sweep_store import failed_record, run_key
 
@@ -69,8 +70,9 @@ def _train(cfg: Config, name: str) -> dict:
         runner.train()
         if recorder.at_iter != runner.iter:
             runner.val()
-        with open(osp.join(cfg.work_dir, 'last_checkpoint')) as f:
-            checkpoint = f.read().strip()
+        # None when the run saved nothing: N retraining iterations of an
+        # epoch-based config end before its CheckpointHook's first epoch.
+        checkpoint = find_latest_checkpoint(cfg.work_dir)
         return dict(metrics=scalar_metrics(recorder.metrics),
                     checkpoint=checkpoint, end_iter=runner.iter,
                     **_ticket_cost(runner))
@@ -86,6 +88,10 @@ def _run_task(task: dict) -> List[dict]:
     common = dict(seed=task['seed'], config=task['config'])
     if task['kind'] in ('search', 'supertickets'):
         res = _train(cfg, task['id'])
+        if res['checkpoint'] is None:
+            raise RuntimeError(
+                f'{task["id"]} saved no checkpoint in {work_dir}; the runs '
+                'that start from it need one (check default_hooks.checkpoint)')
         method = 'search-only' if task['kind'] == 'search' else \
             'supertickets'
         return [dict(common, method=method, ratio=task['ratio'], retrain=0,

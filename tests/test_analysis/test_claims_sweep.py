@@ -8,7 +8,7 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config
-from tiny_configs import seg_cfg
+from tiny_configs import cls_cfg, seg_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -21,7 +21,7 @@ def load_claims():
     return module
 
 
-def tiny_supertickets_config(data_root, path):
+def tiny_supertickets_config(data_root, path, by_epoch=False):
     hooks = [
         dict(type='SuperNetSearchHook', rho=1e-3, warmup=0, min_macs=0,
              shrink_interval=2, by_epoch=False),
@@ -29,7 +29,8 @@ def tiny_supertickets_config(data_root, path):
              by_epoch=False),
         dict(type='IterativeReactivationHook'),
     ]
-    cfg = seg_cfg(data_root, None, max_iters=2, hooks=hooks)
+    cfg = cls_cfg(data_root, None, max_epochs=2, hooks=hooks) if by_epoch \
+        else seg_cfg(data_root, None, max_iters=2, hooks=hooks)
     Config(cfg).dump(path)
     return path
 
@@ -92,6 +93,25 @@ def test_tiny_sweep_resumes_and_reports(cityscapes_root, tmp_path):
     script = open(osp.join(out, 'sweep_slurm.sh')).read()
     assert 'SLURM_ARRAY_TASK_ID' in script and 'SEEDS=(0)' in script
     assert '--report-only' in script
+
+
+def test_epoch_based_ticket_retrains(imagenet_root, tmp_path):
+    # Retraining N iterations of an epoch-based config saves no checkpoint
+    # (its CheckpointHook counts epochs): the w/ RT run must not need one.
+    claims = load_claims()
+    config = tiny_supertickets_config(imagenet_root, str(tmp_path / 'st.py'),
+                                      by_epoch=True)
+    out = str(tmp_path / 'out')
+    # The first three runs: search, SuperTickets 0.5, and its retraining.
+    claims.main([config, '--task', 'cls', '--ratios', '0.5', '--seeds', '0',
+                 '--retrain', '1', '--out', out, '--max-runs', '3'])
+    runs = osp.join(out, 'runs')
+    r0, r1 = (json.load(open(osp.join(runs, f'supertickets_r0.5_s0_rt{rt}'
+                                      '.json'))) for rt in (0, 1))
+    assert r1['status'] == 'ok', r1.get('error')
+    assert r1['iters'] == r0['iters'] + 1
+    assert r1['sparsity_after'] == pytest.approx(r0['sparsity'])
+    assert 'accuracy/top1' in r1['metrics']
 
 
 def test_bad_arguments_are_refused():
