@@ -12,6 +12,7 @@ units timed alone to whole-model time, per divisor (:func:`fit_line`).
 """
 import copy
 import datetime
+import functools
 import json
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -28,12 +29,13 @@ from mmsupertickets.structures.shrink_plan import (
 from .predictor import unit_signature
 from .table import TABLE_FORMAT, LatencyTable, interpolate, width_grid
 from .timing import (
+    AT_ONCE,
     check_runtime,
     library_versions,
     machine,
     make_runner,
     summarize,
-    time_round_robin,
+    time_in_chunks,
 )
 
 __all__ = ['describe_units', 'measure_table', 'table_from_function',
@@ -256,13 +258,14 @@ def measure_table(model: nn.Module,
         for share in CALIBRATION_SHARES:
             nets[('subnet', str(d), share)] = uniform_widths(units, share, d)
     models = _model_runners(model, nets, shape, runtime, threads, device)
+    at_once = AT_ONCE[runtime]
     log(f'timing {len(fns)} unit and call entries ({len(units)} units, '
         f'{len(groups)} distinct) and {len(models)} models in {runtime} on '
         f'{device}, {threads} thread(s): {rounds} rounds after {warmup} '
-        'warm-up')
+        'warm-up' + (f', {at_once} entries at a time' if at_once else ''))
     fns.update(models)
-    times = {k: summarize(v) for k, v in time_round_robin(
-        fns, rounds, warmup, clock).items()}
+    times = {k: summarize(v) for k, v in time_in_chunks(
+        fns, at_once, rounds, warmup, clock).items()}
     _store_unit_times(units, groups, times)
     speed = fastest_divisor(units)
     data = dict(
@@ -298,8 +301,9 @@ def _same_units(modules: Dict[str, nn.Module], units: Dict[str, dict]
 def _unit_runners(modules: Dict[str, nn.Module], units: Dict[str, dict],
                   groups: Dict[str, List[str]], runtime: str, threads: int,
                   device: str) -> dict:
-    """A runner per group and grid width, ``(group, width)``, and per unit
-    input for the bare call, ``('call', input)``."""
+    """A runner factory (see :func:`~.timing.time_in_chunks`) per group
+    and grid width, ``(group, width)``, and per unit input for the bare
+    call, ``('call', input)``."""
     fns = {}
     for key, names in groups.items():
         unit = units[names[0]]
@@ -310,32 +314,41 @@ def _unit_runners(modules: Dict[str, nn.Module], units: Dict[str, dict],
         # the model, so it is taken off each of its entries.
         call = ('call', tuple(unit['input']))
         if call not in fns:
-            fns[call] = make_runner(runtime, _Copy(), x, threads, device)
+            fns[call] = _factory(runtime, _Copy, x, threads, device)
         widths = sorted({w for g in unit['grids'].values()
                          for w in g['widths']})
         for w in widths:
-            fns[(key, w)] = make_runner(
-                runtime, sliced_unit(modules[names[0]], w), x, threads,
-                device)
+            fns[(key, w)] = _factory(
+                runtime, functools.partial(sliced_unit, modules[names[0]], w),
+                x, threads, device)
     return fns
+
+
+def _factory(runtime: str, build: Callable[[], nn.Module], x: torch.Tensor,
+             threads: int, device: str) -> Callable[[], Callable[[], None]]:
+    """Builds the module and its runner only when called."""
+    return lambda: make_runner(runtime, build(), x, threads, device)
 
 
 def _model_runners(model: nn.Module, nets: Dict[object, Dict[str, int]],
                    shape: List[int], runtime: str, threads: int,
                    device: str) -> dict:
-    """A runner per entry of ``nets`` (``{key: unit widths}``): the
+    """A runner factory per entry of ``nets`` (``{key: unit widths}``): the
     supernet, the model without its units, the calibration subnets."""
     image = torch.randn(1, 3, *shape,
                         generator=torch.Generator().manual_seed(0))
     full = {u.name: u.channels for u in find_searchable_units(model)}
-    fns = {}
-    for key, widths in nets.items():
-        net = model if widths == full else subnet(model, widths)
-        forward = ModelForward(net)
+
+    def build(widths):
+        forward = ModelForward(model if widths == full else
+                               subnet(model, widths))
         with torch.no_grad():
             forward.choose_route(image.to(device))
-        fns[key] = make_runner(runtime, forward, image, threads, device)
-    return fns
+        return forward
+
+    return {key: _factory(runtime, functools.partial(build, widths), image,
+                          threads, device)
+            for key, widths in nets.items()}
 
 
 def _store_unit_times(units: Dict[str, dict], groups: Dict[str, List[str]],

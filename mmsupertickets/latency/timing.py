@@ -11,7 +11,7 @@ import statistics
 import sys
 import time
 import warnings
-from typing import Callable, Dict, Hashable, List, Sequence
+from typing import Callable, Dict, Hashable, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -23,8 +23,14 @@ from .table import RUNTIMES
 # one call at a time) it is the call's own cost, which load barely moves.
 CLOCKS = dict(wall=time.perf_counter, cpu=time.process_time)
 
-__all__ = ['CLOCKS', 'make_runner', 'time_round_robin', 'summarize',
-           'onnx_bytes',
+# Runners alive at once per runtime when a table is timed (None: all). An
+# ONNX Runtime session keeps its arena: at 512x1024 a unit's holds tens of
+# MB and a whole model's about 1 GB, so a table's ~600 sessions at once
+# exhaust 24 GB.
+AT_ONCE = dict(pytorch=None, onnxruntime=8)
+
+__all__ = ['CLOCKS', 'AT_ONCE', 'make_runner', 'time_round_robin',
+           'time_in_chunks', 'summarize', 'onnx_bytes',
            'library_versions', 'check_runtime']
 
 
@@ -127,6 +133,31 @@ def time_round_robin(fns: Dict[Hashable, Callable[[], None]], rounds: int,
             elapsed = (now() - start) * 1e3
             if r >= warmup:
                 times[n].append(elapsed)
+    return times
+
+
+def time_in_chunks(factories: Dict[Hashable, Callable[[], Callable]],
+                   at_once: Optional[int], rounds: int, warmup: int,
+                   clock: str = 'wall') -> Dict[Hashable, List[float]]:
+    """:func:`time_round_robin` over at most ``at_once`` entries at a time
+    (None: all), each runner built by its factory just before its chunk
+    and dropped after it, so that only a chunk's runners hold memory.
+
+    Example:
+        >>> times = time_in_chunks({k: (lambda: (lambda: None))
+        ...                         for k in 'abc'}, 2, rounds=3, warmup=1)
+        >>> sorted(times), [len(v) for v in times.values()]
+        (['a', 'b', 'c'], [3, 3, 3])
+    """
+    if at_once is not None and at_once < 1:
+        raise ValueError(f'at_once={at_once} must be >= 1')
+    keys = list(factories)
+    size = at_once or max(len(keys), 1)
+    times = {}
+    for i in range(0, len(keys), size):
+        fns = {k: factories[k]() for k in keys[i:i + size]}
+        times.update(time_round_robin(fns, rounds, warmup, clock))
+        del fns
     return times
 
 

@@ -1,4 +1,6 @@
 """Latency tables: layout, grids and a real (tiny) measurement."""
+import weakref
+
 import pytest
 import torch
 
@@ -146,3 +148,25 @@ def test_measured_table_calibrates_each_divisor_on_uniform_subnets():
         assert points[1]['units_alone_ms'] == pytest.approx(alone)
         assert cost.total(widths) == pytest.approx(
             entry['offset_ms'] + entry['unit_scale'] * alone)
+
+
+def test_tables_hold_at_most_at_once_runners():
+    # An ONNX Runtime table builds its ~600 sessions a chunk at a time.
+    from mmsupertickets.latency.timing import time_in_chunks
+    alive, peak = set(), []
+
+    def factory(key):
+        def build():
+            alive.add(key)
+            peak.append(len(alive))
+            run = lambda: None  # noqa: E731
+            weakref.finalize(run, alive.discard, key)
+            return run
+        return build
+
+    times = time_in_chunks({k: factory(k) for k in range(20)}, 8, rounds=2,
+                           warmup=1)
+    assert sorted(times) == list(range(20))
+    assert max(peak) == 8 and not alive
+    with pytest.raises(ValueError, match='at_once=0'):
+        time_in_chunks({}, 0, rounds=1, warmup=0)
