@@ -65,10 +65,12 @@ def _curve_table(records: Sequence[dict], metric: str) -> List[str]:
 
 
 def write_report(out_dir: str, task: Optional[str], macs: str = 'sparse',
-                 command: str = '', protocol: str = '') -> dict:
+                 command: str = '', protocol: str = '',
+                 seeds: Optional[Sequence[int]] = None) -> dict:
     """Write ``claims.md``, ``claims.json`` and the figures
     (``claims_<task>_sparse.png``, ``claims_<task>_global.png``) of the
-    records stored in ``out_dir``.
+    records stored in ``out_dir`` (of ``seeds`` only, when given: a seed
+    still running would move the matched range).
 
     Returns:
         dict: What ``claims.json`` holds.
@@ -77,6 +79,8 @@ def write_report(out_dir: str, task: Optional[str], macs: str = 'sparse',
         raise ValueError(f'macs={macs!r} is unknown; choose one of '
                          f'{sorted(X_KEYS)}')
     records = RunStore(out_dir).records()
+    if seeds is not None:
+        records = [r for r in records if r.get('seed') in set(seeds)]
     name = task or 'config'
     metrics = task_metrics(task, records)
     figures = {}
@@ -96,7 +100,9 @@ def write_report(out_dir: str, task: Optional[str], macs: str = 'sparse',
     md = [f'# SuperTickets vs S+P at matched MACs: {name}', '',
           protocol, '', f'Regenerate: `{command}`' if command else '',
           '', f'**Verdict ({macs} MACs).** {line}', '',
-          f'{ok} runs stored, {len(failed)} failed.', '']
+          f'{ok} runs stored, {len(failed)} failed'
+          + (f' (seeds {", ".join(map(str, seeds))}).' if seeds is not None
+             else '.'), '']
     for axis, fig in figures.items():
         md += [f'![{name}, {axis} MACs]({fig})', '']
     if headline and comparisons[macs]:
@@ -109,7 +115,7 @@ def write_report(out_dir: str, task: Optional[str], macs: str = 'sparse',
     data = dict(task=name, macs=macs, metrics=metrics, verdict=line,
                 comparisons=comparisons, figures=figures,
                 runs=dict(ok=ok, failed=[r['key'] for r in failed]),
-                command=command)
+                seeds=sorted({r['seed'] for r in records}), command=command)
     with open(osp.join(out_dir, 'claims.md'), 'w') as f:
         f.write('\n'.join(md).replace('\n\n\n', '\n\n') + '\n')
     with open(osp.join(out_dir, 'claims.json') + '.tmp', 'w') as f:

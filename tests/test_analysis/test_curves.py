@@ -94,3 +94,19 @@ def test_no_common_range():
     comp = compare_at_matched_macs(seed_curves(recs, 'mIoU'))
     assert comp is None
     assert 'no comparison yet' in verdict('seg', comp, 'mIoU')
+
+
+def test_report_of_some_seeds_leaves_the_others_out(tmp_path):
+    from mmsupertickets.analysis.report import write_report
+    from mmsupertickets.analysis.sweep_store import RunStore, run_key
+    store = RunStore(str(tmp_path))
+    for r in records():
+        r['key'] = run_key(r['method'], r['ratio'], r['seed'], r['retrain'])
+        store.put(r)
+    both = write_report(str(tmp_path), 'seg')
+    one = write_report(str(tmp_path), 'seg', seeds=[1])
+    assert both['seeds'] == [0, 1] and one['seeds'] == [1]
+    # Seed 0 held the one failed run.
+    assert both['runs']['failed'] and not one['runs']['failed']
+    assert one['runs']['ok'] == both['runs']['ok'] // 2
+    assert '(seeds 1).' in open(tmp_path / 'claims.md').read()

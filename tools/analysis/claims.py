@@ -170,7 +170,7 @@ def main(argv=None):
                   metric=metric)
     data = write_report(args.out, args.task, args.macs,
                         command=' '.join(_command(args)),
-                        protocol=protocol_note(args))
+                        protocol=protocol_note(args), seeds=args.seeds)
     print(f'[claims] {data["verdict"]}')
     print(f'[claims] report: {osp.join(args.out, "claims.md")}')
     return data
