@@ -80,7 +80,8 @@ def write_report(out_dir: str, task: Optional[str], macs: str = 'sparse',
                          f'{sorted(X_KEYS)}')
     records = RunStore(out_dir).records()
     if seeds is not None:
-        records = [r for r in records if r.get('seed') in set(seeds)]
+        wanted = set(seeds)
+        records = [r for r in records if r.get('seed') in wanted]
     name = task or 'config'
     metrics = task_metrics(task, records)
     figures = {}
